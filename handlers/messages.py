@@ -1,0 +1,114 @@
+"""The channel-agnostic message types: what a channel hands the core, and what the core answers.
+
+A channel turns its own update into an :class:`Incoming` and renders each :class:`Reply` in its
+own way (inline keyboards on Telegram, reply buttons or lists on WhatsApp, numbered lines in the
+terminal). The limits below are WhatsApp's, the tightest of the channels, so every reply the core
+builds renders everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+MAX_CHOICES = 10
+MAX_CHOICE_TITLE = 24
+MAX_CHOICE_DESCRIPTION = 72
+MAX_PAYLOAD_BYTES = 64  # Telegram's callback_data limit
+
+AttachmentKind = Literal["photo", "document"]
+ChatKind = Literal["private", "group"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file the user sent, already downloaded by the channel to local storage."""
+
+    kind: AttachmentKind
+    path: Path
+    file_name: str
+    mime_type: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message from a person, as any channel sees it.
+
+    ``channel`` and ``sender_id`` identify the channel identity (a Telegram user id, a WhatsApp
+    number, a terminal name). ``choice`` is the payload of a pressed button. ``unsupported``
+    names a message type the core cannot use (``"sticker"``, ``"location"`` …), so it can answer
+    politely and stay where it was. ``update_key`` lets the engine process a redelivered update
+    only once.
+    """
+
+    channel: str
+    sender_id: str
+    text: str | None = None
+    choice: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    unsupported: str | None = None
+    sender_name: str | None = None
+    language_code: str | None = None
+    update_key: str | None = None
+    chat_kind: ChatKind = "private"
+    too_large: bool = False  # the channel refused to download an attachment past its limit
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One button. ``title`` fits everywhere; ``label`` is the full text where room allows."""
+
+    payload: str
+    title: str
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.title.strip():
+            raise ValueError("a choice needs a title")
+        if len(self.title) > MAX_CHOICE_TITLE:
+            raise ValueError(f"choice title over {MAX_CHOICE_TITLE} characters: {self.title!r}")
+        if len(self.payload.encode()) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"choice payload over {MAX_PAYLOAD_BYTES} bytes: {self.payload!r}")
+
+    @property
+    def description(self) -> str | None:
+        """The full label when it says more than the title (a WhatsApp list row's description)."""
+        if self.label and self.label != self.title:
+            return self.label[:MAX_CHOICE_DESCRIPTION]
+        return None
+
+
+@dataclass(frozen=True)
+class OutgoingFile:
+    """A document or photo the core wants to send."""
+
+    kind: AttachmentKind
+    path: Path
+    file_name: str
+    caption: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message from the core: plain text (channels escape it), choices, or a file."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    file: OutgoingFile | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.choices) > MAX_CHOICES:
+            raise ValueError(f"a reply carries at most {MAX_CHOICES} choices")
+        payloads = [c.payload for c in self.choices]
+        if len(set(payloads)) != len(payloads):
+            raise ValueError("choice payloads must be unique within a reply")
+
+
+@dataclass
+class Outcome:
+    """What the engine answers for one incoming message."""
+
+    replies: list[Reply] = field(default_factory=list)
+    duplicate: bool = False  # the update was processed before; nothing was done
