@@ -106,9 +106,19 @@ class Reply:
             raise ValueError("choice payloads must be unique within a reply")
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Replies for someone other than the sender (e.g. a one-time code on another channel)."""
+
+    channel: str
+    external_id: str
+    replies: tuple[Reply, ...]
+
+
 @dataclass
 class Outcome:
     """What the engine answers for one incoming message."""
 
     replies: list[Reply] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
     duplicate: bool = False  # the update was processed before; nothing was done

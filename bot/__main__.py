@@ -1,0 +1,177 @@
+"""The composition root: ``python -m bot [run|migrate|import-opd|seed-demo|dedup-check]``.
+
+It builds settings, database, core, channels and the web server, in that order, and owns
+their lifecycle. Nothing imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bot.app import Core, open_core
+from bot.channels.base import Channel
+from bot.config import ConfigError, Settings
+from handlers.i18n import Translator
+from storage.db import Database
+from storage.migrate import upgrade_to_head_async
+from storage.queries import opd_count
+
+log = logging.getLogger("bot")
+
+
+def build_channels(settings: Settings, core: Core) -> list[Channel]:
+    """The channels the configuration enables."""
+    channels: list[Channel] = []
+    if settings.telegram_enabled:
+        from bot.channels.telegram import TelegramChannel
+
+        channels.append(TelegramChannel(settings, core))
+    if settings.whatsapp_enabled:
+        from bot.channels.whatsapp import WhatsAppChannel
+
+        channels.append(WhatsAppChannel(settings, core))
+    return channels
+
+
+async def run(settings: Settings) -> int:
+    async with open_core(settings) as core:
+        channels = build_channels(settings, core)
+        if not channels:
+            return await run_terminal(settings, core)
+        return await run_servers(settings, core, channels)
+
+
+async def run_terminal(settings: Settings, core: Core) -> int:
+    from bot.channels.terminal import TerminalChannel
+
+    t = Translator(settings.locale)
+    async with core.database.sessions() as session:
+        empty = await opd_count(session) == 0
+    if empty:
+        # A newcomer's first run: give them a Pemda to talk about.
+        from bot.demo import seed_demo
+
+        await seed_demo(core.database)
+        core.similarity = await _rebuild_similarity(core)
+        core.engine.similarity = core.similarity
+        print(t("terminal.seeded"), file=sys.stderr)
+    terminal = TerminalChannel(
+        core.handle, settings.attachments_dir, banner=t("terminal.banner"), t=t
+    )
+    core.register_sender(terminal.name, terminal.send)
+    await terminal.run()
+    return 0
+
+
+async def _rebuild_similarity(core: Core):  # type: ignore[no-untyped-def]
+    from bot.similarity_loader import build_similarity_index
+
+    return await build_similarity_index(core.database)
+
+
+async def run_servers(settings: Settings, core: Core, channels: list[Channel]) -> int:
+    from bot.web import build_web_app, start_web_app
+
+    web_app = build_web_app(core.database, channels)
+    runner = await start_web_app(web_app, settings.http_host, settings.http_port)
+    log.info("listening on %s:%s", settings.http_host, settings.http_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        for channel in channels:
+            await channel.start()
+            log.info("channel %s started", channel.name)
+        await stop.wait()
+    finally:
+        for channel in reversed(channels):
+            await channel.stop()
+        await runner.cleanup()
+    return 0
+
+
+async def migrate(settings: Settings) -> int:
+    await upgrade_to_head_async(settings.database_url)
+    print(f"database at head: {settings.database_url}")
+    return 0
+
+
+async def import_opd(settings: Settings, path: Path) -> int:
+    from bot.opd_import import OpdFileError, import_opds, read_opd_csv
+
+    try:
+        rows = read_opd_csv(path)
+    except OpdFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    await upgrade_to_head_async(settings.database_url)
+    database = Database(settings.database_url)
+    try:
+        added, updated = await import_opds(database, rows)
+    finally:
+        await database.dispose()
+    print(f"OPD: {added} added, {updated} updated, {len(rows)} in the file")
+    return 0
+
+
+async def seed(settings: Settings) -> int:
+    from bot.demo import seed_demo
+
+    await upgrade_to_head_async(settings.database_url)
+    database = Database(settings.database_url)
+    try:
+        opds, ideas = await seed_demo(database)
+    finally:
+        await database.dispose()
+    print(f"demo Pemda loaded: {opds} OPD and {ideas} ideas added")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m bot", description="SASI chatbot")
+    sub = root.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the configured channels (the terminal chat when none)")
+    sub.add_parser("migrate", help="bring the database to the newest schema")
+    opd = sub.add_parser("import-opd", help="load a Pemda's OPD list from CSV")
+    opd.add_argument("file", type=Path)
+    sub.add_parser("seed-demo", help="load the demo Pemda (Kabupaten Sukamaju)")
+    sub.add_parser("dedup-check", help="check ideas in files for near-duplicates", add_help=False)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "dedup-check":
+        from bot.similarity.cli import main as dedup_main
+
+        return dedup_main(argv[1:])
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    command = args.command or "run"
+    if command == "run":
+        return asyncio.run(run(settings))
+    if command == "migrate":
+        return asyncio.run(migrate(settings))
+    if command == "import-opd":
+        return asyncio.run(import_opd(settings, args.file))
+    if command == "seed-demo":
+        return asyncio.run(seed(settings))
+    parser().print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

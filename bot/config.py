@@ -1,0 +1,110 @@
+"""Settings, read once from an injectable environment mapping (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+SUPPORTED_LOCALES = ("id", "en")
+SUPPORTED_TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything SASI reads from its environment. Names follow DESIGN.md."""
+
+    database_url: str = "sqlite+aiosqlite:///sasi.db"
+    timezone: str = "Asia/Jakarta"
+    locale: str = "id"
+    attachments_dir: Path = Path("data/attachments")
+    telegram_bot_token: str | None = None
+    telegram_api_base_url: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    whatsapp_token: str | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: str | None = None
+    whatsapp_verify_token: str | None = None
+    whatsapp_api_base_url: str = "https://graph.facebook.com/v21.0"
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    bappeda_push_url: str | None = None
+    bappeda_push_secret: str | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token)
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.whatsapp_token and self.whatsapp_phone_number_id)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+    ) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``) over a ``.env`` file.
+
+        The real environment wins over the file, as with most twelve-factor tools.
+        """
+        env: dict[str, str] = {}
+        if dotenv_path is not None and Path(dotenv_path).is_file():
+            env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        env.update(os.environ if environ is None else environ)
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        defaults = cls()
+        timezone = get("SASI_TIMEZONE") or defaults.timezone
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"SASI_TIMEZONE: unknown time zone {timezone!r}") from exc
+        locale = get("SASI_LOCALE") or defaults.locale
+        if locale not in SUPPORTED_LOCALES:
+            raise ConfigError(f"SASI_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}")
+        port_text = get("SASI_HTTP_PORT") or str(defaults.http_port)
+        try:
+            port = int(port_text)
+        except ValueError as exc:
+            raise ConfigError(f"SASI_HTTP_PORT must be a number, not {port_text!r}") from exc
+        webhook_url = get("TELEGRAM_WEBHOOK_URL")
+        webhook_secret = get("TELEGRAM_WEBHOOK_SECRET")
+        if webhook_url and not webhook_secret:
+            raise ConfigError("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET")
+        return cls(
+            database_url=get("SASI_DATABASE_URL") or defaults.database_url,
+            timezone=timezone,
+            locale=locale,
+            attachments_dir=Path(get("SASI_ATTACHMENTS_DIR") or defaults.attachments_dir),
+            telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
+            telegram_api_base_url=get("TELEGRAM_API_BASE_URL"),
+            telegram_webhook_url=webhook_url,
+            telegram_webhook_secret=webhook_secret,
+            whatsapp_token=get("WHATSAPP_TOKEN"),
+            whatsapp_phone_number_id=get("WHATSAPP_PHONE_NUMBER_ID"),
+            whatsapp_app_secret=get("WHATSAPP_APP_SECRET"),
+            whatsapp_verify_token=get("WHATSAPP_VERIFY_TOKEN"),
+            whatsapp_api_base_url=(
+                get("WHATSAPP_API_BASE_URL") or defaults.whatsapp_api_base_url
+            ).rstrip("/"),
+            http_host=get("SASI_HTTP_HOST") or defaults.http_host,
+            http_port=port,
+            bappeda_push_url=get("SASI_BAPPEDA_PUSH_URL"),
+            bappeda_push_secret=get("SASI_BAPPEDA_PUSH_SECRET"),
+        )

@@ -1,0 +1,37 @@
+"""Wiring: every flow and command of the core, in one table."""
+
+from __future__ import annotations
+
+from handlers import intake, my_ideas, registration
+from handlers.access import Access
+from handlers.commands import Command, CommandTable
+from handlers.context import StepContext
+from handlers.flow import FlowRegistry, Transition
+from handlers.menu import help_command, language_command, language_flow, start_command
+
+
+async def _cancel(ctx: StepContext, args: str) -> Transition:
+    # The engine handles /batal itself (it must work in every state); listed for menus.
+    return Transition()
+
+
+def build_flows() -> FlowRegistry:
+    flows = FlowRegistry()
+    for flow in (registration.flow, intake.flow, my_ideas.flow, language_flow):
+        flows.register(flow)
+    return flows
+
+
+def build_commands() -> CommandTable:
+    return CommandTable(
+        [
+            Command("mulai", start_command, Access.ANYONE, ("start",), "command.mulai"),
+            Command("ide", intake.idea_command, Access.REGISTERED, ("idea",), "command.ide"),
+            Command(
+                "ideku", my_ideas.my_ideas_command, Access.REGISTERED, ("myideas",), "command.ideku"
+            ),
+            Command("batal", _cancel, Access.ANYONE, ("cancel",), "command.batal"),
+            Command("bahasa", language_command, Access.ANYONE, ("language",), "command.bahasa"),
+            Command("bantuan", help_command, Access.ANYONE, ("help",), "command.bantuan"),
+        ]
+    )

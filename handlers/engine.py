@@ -1,0 +1,384 @@
+"""The engine: one incoming message in, replies out, state and data saved in one transaction.
+
+For each message the engine resolves the person behind the channel identity, takes that
+person's lock, then loads their conversation state (lock, then load), runs the step, saves the
+state with whatever the step wrote, commits, and only then returns the replies to send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.access import Access, is_allowed
+from handlers.commands import Command, CommandTable, parse_command
+from handlers.context import StepContext
+from handlers.flow import Answer, Frame, FlowRegistry, Transition
+from handlers.i18n import Translator
+from handlers.messages import MAX_CHOICES, Incoming, Outcome, Reply
+from handlers.ports import SimilarityService
+from handlers.text import MAX_MESSAGE_CHARS, clean_text
+from storage.db import Database
+from storage.inbound import claim_update
+from storage.models import ConversationState, Identity, User, utcnow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+system_clock: Clock = utcnow
+
+CANCEL_COMMANDS = ("batal", "cancel")
+MAX_FALLTHROUGH = 4  # frames an answer may fall through before it is treated as idle chat
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: int) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+@dataclass
+class _State:
+    row: ConversationState
+    frames: list[Frame] = field(default_factory=list)
+    offered: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Runs conversations. Channel-agnostic: it sees :class:`Incoming`, answers :class:`Reply`."""
+
+    def __init__(
+        self,
+        database: Database,
+        similarity: SimilarityService,
+        default_locale: str = "id",
+        timezone: ZoneInfo | None = None,
+        clock: Clock = system_clock,
+        flows: FlowRegistry | None = None,
+        commands: CommandTable | None = None,
+    ) -> None:
+        from handlers.conversations import build_commands, build_flows
+
+        self.database = database
+        self.similarity = similarity
+        self.default_locale = default_locale
+        self.timezone = timezone or ZoneInfo("Asia/Jakarta")
+        self.clock = clock
+        self.flows = flows or build_flows()
+        self.commands = commands or build_commands()
+        self._locks = KeyedLocks()
+
+    # -- the public entry point ---------------------------------------------------------------
+
+    async def handle(self, incoming: Incoming) -> Outcome:
+        """Process one message. A redelivered ``update_key`` gives ``Outcome(duplicate=True)``."""
+        user_id = await self._resolve_user(incoming)
+        async with self._locks.hold(user_id):
+            try:
+                return await self._handle_locked(user_id, incoming)
+            except Exception:
+                # Nothing was committed: the person's answer is not lost, they can send it again.
+                log.exception("step failed for %s:%s", incoming.channel, incoming.sender_id)
+                t = Translator(self.default_locale)
+                return Outcome(replies=[Reply(t("error.internal"))])
+
+    async def _handle_locked(self, user_id: int, incoming: Incoming) -> Outcome:
+        async with self.database.sessions() as session:
+            async with session.begin():
+                if incoming.update_key is not None and not await claim_update(
+                    session, incoming.channel, incoming.update_key
+                ):
+                    return Outcome(duplicate=True)
+                user = await self._load_user(session, user_id)
+                identity = await self._identity(session, incoming)
+                assert identity is not None  # created by _resolve_user
+                now = self.clock()
+                identity.last_inbound_at = now
+                identity.blocked_at = None
+                if incoming.sender_name and not identity.display_name:
+                    identity.display_name = incoming.sender_name[:200]
+                state = await self._load_state(session, user_id)
+                ctx = StepContext(
+                    session=session,
+                    user=user,
+                    identity=identity,
+                    t=Translator(user.locale or self.default_locale),
+                    similarity=self.similarity,
+                    timezone=self.timezone,
+                    now=now,
+                )
+                replies = await self._converse(ctx, state, incoming)
+                self._save_state(state, replies)
+            for callback in ctx.after_commit:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("after-commit hook failed")
+        return Outcome(replies=replies, deliveries=list(ctx.deliveries))
+
+    # -- identities and state -------------------------------------------------------------------
+
+    async def _identity(self, session: AsyncSession, incoming: Incoming) -> Identity | None:
+        return await session.scalar(
+            select(Identity).where(
+                Identity.channel == incoming.channel, Identity.external_id == incoming.sender_id
+            )
+        )
+
+    async def _resolve_user(self, incoming: Incoming) -> int:
+        """The person behind a channel identity, created on first contact."""
+        for _attempt in range(3):
+            async with self.database.sessions() as session:
+                identity = await self._identity(session, incoming)
+                if identity is not None:
+                    return identity.user_id
+                user = User()
+                session.add(user)
+                await session.flush()
+                session.add(
+                    Identity(
+                        user_id=user.id,
+                        channel=incoming.channel,
+                        external_id=incoming.sender_id,
+                        display_name=(incoming.sender_name or None) and incoming.sender_name[:200],
+                    )
+                )
+                try:
+                    await session.commit()
+                    return user.id
+                except IntegrityError:
+                    await session.rollback()  # created concurrently: read it on the next pass
+        raise RuntimeError(f"could not resolve {incoming.channel}:{incoming.sender_id}")
+
+    async def _load_user(self, session: AsyncSession, user_id: int) -> User:
+        query = select(User).where(User.id == user_id)
+        if not self.database.is_sqlite:
+            # The person's row is their lock across processes (SQLite has one writer anyway).
+            query = query.with_for_update(of=User)
+        user = (await session.scalars(query)).unique().one()
+        return user
+
+    async def _load_state(self, session: AsyncSession, user_id: int) -> _State:
+        query = select(ConversationState).where(ConversationState.user_id == user_id)
+        if not self.database.is_sqlite:
+            query = query.with_for_update()
+        row = await session.scalar(query)
+        if row is None:
+            row = ConversationState(user_id=user_id, frames=[], offered=[], version=0)
+            session.add(row)
+        frames = [Frame.from_json(raw) for raw in (row.frames or [])]
+        frames = [f for f in frames if self.flows.step(f) is not None]  # flows renamed since
+        return _State(row=row, frames=frames, offered=[str(p) for p in (row.offered or [])])
+
+    def _save_state(self, state: _State, replies: list[Reply]) -> None:
+        offered: list[str] = []
+        for reply in replies:
+            if reply.choices:
+                offered = [c.payload for c in reply.choices]
+        state.row.frames = [f.to_json() for f in state.frames]
+        state.row.offered = offered
+        state.row.version = (state.row.version or 0) + 1
+        state.offered = offered
+
+    # -- the conversation -------------------------------------------------------------------
+
+    async def _converse(self, ctx: StepContext, state: _State, incoming: Incoming) -> list[Reply]:
+        t = ctx.t
+        out: list[Reply] = []
+        text = clean_text(incoming.text)
+
+        if incoming.chat_kind == "group":
+            return await self._group_message(ctx, text)
+        if incoming.unsupported:
+            out.append(Reply(t("input.unsupported")))
+            return out + await self._reask(ctx, state)
+        if incoming.too_large:
+            out.append(Reply(t("input.too_large")))
+            return out + await self._reask(ctx, state)
+        if text is not None and len(text) > MAX_MESSAGE_CHARS:
+            out.append(Reply(t("input.too_long", limit=MAX_MESSAGE_CHARS)))
+            return out + await self._reask(ctx, state)
+
+        choice: str | None = None
+        if incoming.choice is not None:
+            if incoming.choice.startswith("/"):
+                text = incoming.choice  # a command offered as a button
+            elif incoming.choice in state.offered:
+                choice = incoming.choice
+                text = None
+            else:
+                out.append(Reply(t("input.stale_button")))
+                return out + await self._reask(ctx, state, or_menu=True)
+        elif text is not None and text.isdigit() and state.offered:
+            number = int(text)
+            if 1 <= number <= len(state.offered):
+                picked = state.offered[number - 1]
+                if picked.startswith("/"):
+                    text = picked
+                else:
+                    choice, text = picked, None
+
+        if choice is None and text is not None:
+            parsed = parse_command(text)
+            if parsed is not None:
+                return await self._command(ctx, state, *parsed)
+
+        answer = Answer(text=text, choice=choice, attachments=incoming.attachments)
+        if not state.frames:
+            return await self._idle(ctx, state, answer)
+        return await self._answer(ctx, state, answer)
+
+    async def _answer(self, ctx: StepContext, state: _State, answer: Answer) -> list[Reply]:
+        out: list[Reply] = []
+        for _ in range(MAX_FALLTHROUGH):
+            frame = state.frames[-1]
+            step = self.flows.step(frame)
+            assert step is not None
+            transition = await step.answer(ctx, frame, answer)
+            if transition.fallthrough:
+                out.extend(transition.say)
+                state.frames.pop()
+                if not state.frames:
+                    return out + await self._idle(ctx, state, answer)
+                continue
+            return out + await self._apply(ctx, state, transition)
+        return out + await self._reask(ctx, state)
+
+    async def _apply(self, ctx: StepContext, state: _State, transition: Transition) -> list[Reply]:
+        """Move the stack as the transition says, then ask whatever question is now current."""
+        out = list(transition.say)
+        resumed = False
+        if transition.end:
+            state.frames.pop()
+            resumed = bool(state.frames)
+        elif transition.goto is not None:
+            state.frames[-1].step = transition.goto
+        if transition.push is not None:
+            existing = next(
+                (i for i, f in enumerate(state.frames) if f.flow == transition.push.flow), None
+            )
+            if existing is not None:
+                # The same conversation is already under way: go back to it, lose nothing.
+                del state.frames[existing + 1 :]
+                out.append(Reply(ctx.t("flow.already_running")))
+            else:
+                state.frames.append(transition.push)
+        if resumed and out and not out[-1].choices:
+            out.append(Reply(ctx.t("flow.resume")))
+        if state.frames:
+            out.append(await self._ask(ctx, state.frames[-1]))
+        return out
+
+    async def _ask(self, ctx: StepContext, frame: Frame) -> Reply:
+        step = self.flows.step(frame)
+        assert step is not None
+        reply = await step.ask(ctx, frame)
+        assert len(reply.choices) <= MAX_CHOICES
+        return reply
+
+    async def _reask(self, ctx: StepContext, state: _State, or_menu: bool = False) -> list[Reply]:
+        if state.frames:
+            return [await self._ask(ctx, state.frames[-1])]
+        if or_menu:
+            return [self._menu(ctx)]
+        return []
+
+    async def _idle(self, ctx: StepContext, state: _State, answer: Answer) -> list[Reply]:
+        """A message with no conversation under way: register newcomers, show others the menu."""
+        if not ctx.user.is_registered:
+            registration = self.flows.get("registration")
+            assert registration is not None
+            return await self._apply(
+                ctx,
+                state,
+                Transition(say=[Reply(ctx.t("registration.welcome"))], push=registration.new_frame()),
+            )
+        return [self._menu(ctx)]
+
+    def _menu(self, ctx: StepContext) -> Reply:
+        from handlers.menu import main_menu
+
+        return main_menu(ctx)
+
+    async def _command(
+        self, ctx: StepContext, state: _State, name: str, args: str
+    ) -> list[Reply]:
+        t = ctx.t
+        if name in CANCEL_COMMANDS:
+            # /batal ends everything under way; drafts are dropped only when asked to.
+            out = [Reply(t("flow.cancelled" if state.frames else "flow.nothing_to_cancel"))]
+            state.frames.clear()
+            if ctx.user.is_registered:
+                out.append(self._menu(ctx))
+            return out
+        command = self.commands.find(name)
+        if command is None:
+            return [Reply(t("command.unknown", command="/" + name))] + await self._reask(
+                ctx, state, or_menu=True
+            )
+        if not is_allowed(ctx.user, command.access):
+            return await self._refuse(ctx, state, command)
+        transition = await command.run(ctx, args)
+        if transition.push is None and not transition.end and transition.goto is None:
+            # An informational command (help, my ideas list): answer, then carry on where we were.
+            out = list(transition.say)
+            if state.frames:
+                out.append(Reply(t("flow.resume")))
+                out.append(await self._ask(ctx, state.frames[-1]))
+            return out
+        return await self._apply(ctx, state, transition)
+
+    async def _refuse(self, ctx: StepContext, state: _State, command: Command) -> list[Reply]:
+        t = ctx.t
+        if not ctx.user.is_registered:
+            registration = self.flows.get("registration")
+            assert registration is not None
+            return await self._apply(
+                ctx,
+                state,
+                Transition(
+                    say=[Reply(t("access.register_first"))], push=registration.new_frame()
+                ),
+            )
+        out = [Reply(t("access.denied"))]
+        return out + await self._reask(ctx, state)
+
+    async def _group_message(self, ctx: StepContext, text: str | None) -> list[Reply]:
+        """In group chats only commands meant for groups are answered, and only for their roles."""
+        parsed = parse_command(text) if text else None
+        if parsed is None:
+            return []
+        command = self.commands.find(parsed[0])
+        if command is None or not command.in_groups:
+            return [Reply(ctx.t("group.private_only"))] if command is not None else []
+        if not is_allowed(ctx.user, command.access) or command.access in (
+            Access.ANYONE,
+            Access.REGISTERED,
+        ):
+            return [Reply(ctx.t("access.denied"))]
+        transition = await command.run(ctx, parsed[1])
+        return list(transition.say)

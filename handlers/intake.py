@@ -1,0 +1,567 @@
+"""Idea intake (``/ide``): one question at a time, the near-duplicate check, a summary, edits.
+
+The draft lives in the conversation frame, so a restart resumes at the same question and
+nothing typed is lost; the idea row is written only when the submitter confirms.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from handlers.choices import choice, paginate, turn_page
+from handlers.context import StepContext
+from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay
+from handlers.idea_fields import AFFAIRS, FIELD_ORDER, FORMS, INITIATORS, TEXT_LIMITS
+from handlers.messages import Reply
+from handlers.money import format_rupiah, parse_rupiah
+from handlers.opd_picker import OpdPicker, Picked, Problem
+from handlers.text import has_word_character, one_line, shorten
+from storage.models import (
+    Idea,
+    IdeaAttachment,
+    IdeaCollaborator,
+    IdeaStatus,
+    SimilarityDecision,
+    SimilarityDecisionKind,
+    Stage,
+)
+from storage.queries import ideas_by_id, opds_by_id
+
+log = logging.getLogger(__name__)
+
+flow = Flow(name="intake", first="name")
+opd_picker = OpdPicker(prefix="opdq", prompt_key="intake.ask_opd_search")
+
+SUMMARY_FIELD_CHARS = 1000
+MAX_ATTACHMENTS = 10
+CHECKED_FIELDS = ("name", "problem", "idea")
+
+
+def _next(frame: Frame, current: str) -> str:
+    """The step after ``current``: the next field, or back to the summary when editing."""
+    if frame.data.get("editing"):
+        return "summary"
+    index = FIELD_ORDER.index(current)
+    return FIELD_ORDER[index + 1] if index + 1 < len(FIELD_ORDER) else "summary"
+
+
+def _text_problem(ctx: StepContext, answer: Answer) -> Reply | None:
+    if answer.attachments or not answer.text:
+        return Reply(ctx.t("input.text_expected"))
+    return None
+
+
+# -- free-text fields -------------------------------------------------------------------------
+
+
+def _text_field(field: str) -> None:
+    low, high = TEXT_LIMITS[field]
+
+    async def ask(ctx: StepContext, frame: Frame) -> Reply:
+        key = f"intake.ask_{field}"
+        current = frame.data.get(field)
+        if frame.data.get("editing") and current:
+            return Reply(ctx.t(key) + "\n\n" + ctx.t("intake.current_value", value=current))
+        return Reply(ctx.t(key))
+
+    async def answer(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+        if answer.choice is not None:
+            return stay(Reply(ctx.t("input.stale_button")))
+        if problem := _text_problem(ctx, answer):
+            return stay(problem)
+        assert answer.text is not None
+        value = one_line(answer.text) if field == "name" else answer.text.strip()
+        if len(value) < low or not has_word_character(value):
+            return stay(Reply(ctx.t(f"intake.{field}_too_short", minimum=low)))
+        if len(value) > high:
+            return stay(Reply(ctx.t("intake.too_long", limit=high, length=len(value))))
+        changed = frame.data.get(field) != value
+        frame.data[field] = value
+        if field in CHECKED_FIELDS and changed and all(frame.data.get(f) for f in CHECKED_FIELDS):
+            return await _check_similar(ctx, frame, after=_next(frame, field))
+        return goto(_next(frame, field))
+
+    flow.add(field, ask, answer)
+
+
+for _field in TEXT_LIMITS:
+    _text_field(_field)
+
+
+# -- the near-duplicate check ---------------------------------------------------------------
+
+
+async def _check_similar(ctx: StepContext, frame: Frame, after: str) -> Transition:
+    """Look for close existing ideas; ask only when something really is close."""
+    description = f"{frame.data['problem']}\n{frame.data['idea']}"
+    try:
+        matches = await ctx.similarity.search(str(frame.data["name"]), description, limit=3)
+    except Exception:
+        # A suggestion, never a block: a failing check must not stop the submission.
+        log.exception("similarity search failed")
+        matches = []
+    idea_ids = [int(m.doc_id.split(":", 1)[1]) for m in matches if m.doc_id.startswith("idea:")]
+    ideas = await ideas_by_id(ctx.session, idea_ids)
+    found = []
+    for match in matches:
+        kind, _, raw_id = match.doc_id.partition(":")
+        if kind == "idea" and raw_id.isdigit() and int(raw_id) in ideas:
+            found.append({"idea_id": int(raw_id), "score": round(float(match.score), 1)})
+    frame.data["after_check"] = after
+    if not found:
+        frame.data["matches"] = []
+        return goto(after)
+    frame.data["matches"] = found[:3]
+    return goto("duplicates")
+
+
+async def ask_duplicates(ctx: StepContext, frame: Frame) -> Reply:
+    t = ctx.t
+    matches: list[dict[str, Any]] = frame.data.get("matches") or []
+    ideas = await ideas_by_id(ctx.session, [m["idea_id"] for m in matches])
+    lines = [t("dup.intro", count=len(matches))]
+    choices = [choice("dup:continue", t("dup.continue"))]
+    for number, match in enumerate(matches, start=1):
+        idea = ideas.get(match["idea_id"])
+        if idea is None:
+            continue
+        lines.append(
+            t(
+                "dup.item",
+                number=number,
+                name=idea.name,
+                opd=idea.opd.name if idea.opd else "-",
+                stage=t(f"stage.{idea.stage.value}"),
+                score=round(match["score"]),
+            )
+        )
+        choices.append(choice(f"dup:join:{number}", t("dup.join", number=number)))
+        choices.append(choice(f"dup:rep:{number}", t("dup.replicate", number=number)))
+    choices.append(choice("dup:cancel", t("dup.cancel")))
+    lines.append(t("dup.question"))
+    return Reply("\n\n".join(lines), choices=tuple(choices))
+
+
+async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    t = ctx.t
+    if answer.choice is None:
+        return stay(Reply(t("input.choose_option")))
+    matches: list[dict[str, Any]] = frame.data.get("matches") or []
+    action, _, raw_number = answer.choice.removeprefix("dup:").partition(":")
+    target: dict[str, Any] | None = None
+    if raw_number:
+        number = int(raw_number) if raw_number.isdigit() else 0
+        if not 1 <= number <= len(matches):
+            return stay(Reply(t("input.stale_button")))
+        target = matches[number - 1]
+    decision = {
+        "continue": SimilarityDecisionKind.CONTINUE,
+        "join": SimilarityDecisionKind.JOIN,
+        "rep": SimilarityDecisionKind.REPLICATE,
+        "cancel": SimilarityDecisionKind.CANCEL,
+    }.get(action)
+    if decision is None:
+        return stay(Reply(t("input.stale_button")))
+    await _record_decisions(ctx, frame, matches, decision, target)
+    after = str(frame.data.get("after_check") or "goal")
+    if decision is SimilarityDecisionKind.CANCEL:
+        return end(Reply(t("intake.cancelled")))
+    if decision is SimilarityDecisionKind.CONTINUE:
+        return goto(after, Reply(t("dup.continued")))
+    assert target is not None
+    ideas = await ideas_by_id(ctx.session, [target["idea_id"]])
+    idea = ideas.get(target["idea_id"])
+    if idea is None:
+        return stay(Reply(t("input.stale_button")))
+    if decision is SimilarityDecisionKind.JOIN:
+        return await _join(ctx, idea)
+    frame.data["replication_of"] = idea.id
+    return goto(after, Reply(t("dup.replication_noted", name=idea.name)))
+
+
+async def _record_decisions(
+    ctx: StepContext,
+    frame: Frame,
+    matches: list[dict[str, Any]],
+    decision: SimilarityDecisionKind,
+    target: dict[str, Any] | None,
+) -> None:
+    """One row per idea shown, so Bappeda sees what was shown and what was chosen."""
+    ids: list[int] = list(frame.data.get("decision_ids") or [])
+    for match in matches:
+        kind = decision
+        if target is not None and match is not target:
+            kind = SimilarityDecisionKind.CONTINUE
+        row = SimilarityDecision(
+            user_id=ctx.user.id,
+            draft_name=str(frame.data.get("name", ""))[:150],
+            matched_doc_id=f"idea:{match['idea_id']}",
+            matched_idea_id=match["idea_id"],
+            score=float(match["score"]),
+            decision=kind,
+        )
+        ctx.session.add(row)
+        await ctx.session.flush()
+        ids.append(row.id)
+    frame.data["decision_ids"] = ids
+
+
+async def _join(ctx: StepContext, idea: Idea) -> Transition:
+    from handlers.menu import main_menu_choices
+
+    t = ctx.t
+    if idea.owner_id == ctx.user.id:
+        return end(Reply(t("dup.own_idea", name=idea.name), choices=main_menu_choices(t)))
+    if not any(c.user_id == ctx.user.id for c in idea.collaborators):
+        ctx.session.add(IdeaCollaborator(idea_id=idea.id, user_id=ctx.user.id))
+    return end(Reply(t("dup.joined", name=idea.name, id=idea.id), choices=main_menu_choices(t)))
+
+
+flow.add("duplicates", ask_duplicates, answer_duplicates)
+
+
+# -- fields with fixed options -----------------------------------------------------------------
+
+
+async def ask_digital(ctx: StepContext, frame: Frame) -> Reply:
+    return Reply(
+        ctx.t("intake.ask_digital"),
+        choices=(
+            choice("digital:yes", ctx.t("digital.yes")),
+            choice("digital:no", ctx.t("digital.no")),
+        ),
+    )
+
+
+async def answer_digital(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    if answer.choice not in ("digital:yes", "digital:no"):
+        return stay(Reply(ctx.t("input.choose_option")))
+    frame.data["digital"] = answer.choice == "digital:yes"
+    return goto(_next(frame, "digital"))
+
+
+def _option_field(field: str, options: tuple[str, ...]) -> None:
+    async def ask(ctx: StepContext, frame: Frame) -> Reply:
+        return Reply(
+            ctx.t(f"intake.ask_{field}"),
+            choices=tuple(choice(f"{field}:{o}", ctx.t(f"{field}.{o}")) for o in options),
+        )
+
+    async def answer(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+        value = (answer.choice or "").removeprefix(f"{field}:")
+        if answer.choice is None or value not in options:
+            return stay(Reply(ctx.t("input.choose_option")))
+        frame.data[field] = value
+        return goto(_next(frame, field))
+
+    flow.add(field, ask, answer)
+
+
+_option_field("form", FORMS)
+_option_field("initiator", INITIATORS)
+
+
+async def ask_affair(ctx: StepContext, frame: Frame) -> Reply:
+    t = ctx.t
+    query = str(frame.data.get("affair_query") or "")
+    codes = [c for c in AFFAIRS if query.lower() in t(f"affair.{c}").lower()] or list(AFFAIRS)
+    items = [choice(f"affair:{c}", t(f"affair.{c}")) for c in codes]
+    page = paginate(items, int(frame.data.get("affair_page") or 0), t)
+    text = t("intake.ask_affair")
+    if page.pages > 1:
+        text += "\n" + t("choices.page_of", page=page.page + 1, pages=page.pages)
+    return Reply(text, choices=tuple(page.items))
+
+
+async def answer_affair(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    t = ctx.t
+    if answer.choice is not None:
+        new_page = turn_page(answer.choice, int(frame.data.get("affair_page") or 0))
+        if new_page is not None:
+            frame.data["affair_page"] = new_page
+            return stay()
+        code = answer.choice.removeprefix("affair:")
+        if code not in AFFAIRS:
+            return stay(Reply(t("input.stale_button")))
+        frame.data["affair"] = code
+        frame.data["affair_query"] = None
+        frame.data["affair_page"] = 0
+        return goto(_next(frame, "affair"))
+    if problem := _text_problem(ctx, answer):
+        return stay(problem)
+    assert answer.text is not None
+    query = one_line(answer.text)[:60]
+    matching = [c for c in AFFAIRS if query.lower() in t(f"affair.{c}").lower()]
+    if not matching:
+        return stay(Reply(t("intake.affair_not_found", query=query)))
+    if len(matching) == 1:
+        frame.data["affair"] = matching[0]
+        frame.data["affair_query"] = None
+        return goto(_next(frame, "affair"))
+    frame.data["affair_query"] = query
+    frame.data["affair_page"] = 0
+    return stay()
+
+
+flow.add("digital", ask_digital, answer_digital)
+flow.add("affair", ask_affair, answer_affair)
+
+
+# -- the OPD (defaults to the submitter's) ------------------------------------------------------
+
+
+async def ask_opd(ctx: StepContext, frame: Frame) -> Reply:
+    if frame.data.get("opd_searching"):
+        return await opd_picker.ask(ctx, frame)
+    own = ctx.user.opd
+    if own is None:
+        frame.data["opd_searching"] = True
+        return await opd_picker.ask(ctx, frame)
+    return Reply(
+        ctx.t("intake.ask_opd", opd=own.name),
+        choices=(
+            choice("opd:own", ctx.t("intake.opd_own", opd=own.short_name)),
+            choice("opd:other", ctx.t("intake.opd_other")),
+        ),
+    )
+
+
+async def answer_opd(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    if not frame.data.get("opd_searching"):
+        if answer.choice == "opd:own" and ctx.user.opd_id is not None:
+            frame.data["opd_id"] = ctx.user.opd_id
+            return goto(_next(frame, "opd"))
+        if answer.choice == "opd:other":
+            frame.data["opd_searching"] = True
+            opd_picker.reset(frame)
+            return stay()
+        if answer.text and not answer.attachments:
+            # Typing an agency's name here is a search, as anywhere else an OPD is asked.
+            frame.data["opd_searching"] = True
+        else:
+            return stay(Reply(ctx.t("input.choose_option")))
+    result = await opd_picker.answer(ctx, frame, answer)
+    if isinstance(result, Problem):
+        return stay(result.reply)
+    if isinstance(result, Picked):
+        frame.data["opd_id"] = result.opd_id
+        frame.data["opd_searching"] = False
+        return goto(_next(frame, "opd"))
+    return stay()
+
+
+flow.add("opd", ask_opd, answer_opd)
+
+
+# -- budget and attachments (both optional) ------------------------------------------------------
+
+
+async def ask_budget(ctx: StepContext, frame: Frame) -> Reply:
+    return Reply(ctx.t("intake.ask_budget"), choices=(choice("budget:skip", ctx.t("intake.skip")),))
+
+
+async def answer_budget(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    if answer.choice == "budget:skip":
+        frame.data["budget"] = None
+        return goto(_next(frame, "budget"))
+    if problem := _text_problem(ctx, answer):
+        return stay(problem)
+    assert answer.text is not None
+    amount = parse_rupiah(answer.text)
+    if amount is None:
+        return stay(Reply(ctx.t("intake.budget_invalid")))
+    frame.data["budget"] = amount
+    return goto(_next(frame, "budget"))
+
+
+async def ask_attachments(ctx: StepContext, frame: Frame) -> Reply:
+    count = len(frame.data.get("attachments") or [])
+    key = "intake.ask_attachments_more" if count else "intake.ask_attachments"
+    return Reply(
+        ctx.t(key, count=count), choices=(choice("attach:done", ctx.t("intake.attachments_done")),)
+    )
+
+
+async def answer_attachments(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    if answer.choice == "attach:done":
+        return goto(_next(frame, "attachments"))
+    if not answer.attachments:
+        return stay(Reply(ctx.t("intake.attachments_expected")))
+    kept: list[dict[str, Any]] = list(frame.data.get("attachments") or [])
+    for attachment in answer.attachments:
+        if len(kept) >= MAX_ATTACHMENTS:
+            return stay(Reply(ctx.t("intake.attachments_full", limit=MAX_ATTACHMENTS)))
+        kept.append(
+            {
+                "kind": attachment.kind,
+                "path": str(attachment.path),
+                "file_name": attachment.file_name[:255],
+                "mime_type": attachment.mime_type,
+                "size": attachment.size,
+            }
+        )
+    frame.data["attachments"] = kept
+    return stay(Reply(ctx.t("intake.attachment_received", count=len(kept))))
+
+
+flow.add("budget", ask_budget, answer_budget)
+flow.add("attachments", ask_attachments, answer_attachments)
+
+
+# -- summary, edit, save --------------------------------------------------------------------
+
+
+async def summary_text(ctx: StepContext, data: dict[str, Any]) -> str:
+    """The draft as the submitter checks it before saving."""
+    t = ctx.t
+    opds = await opds_by_id(ctx.session, [int(data["opd_id"])] if data.get("opd_id") else [])
+    opd = opds.get(int(data["opd_id"])) if data.get("opd_id") else None
+    budget = data.get("budget")
+    values = {
+        "name": data.get("name"),
+        "problem": data.get("problem"),
+        "idea": data.get("idea"),
+        "goal": data.get("goal"),
+        "benefit": data.get("benefit"),
+        "beneficiaries": data.get("beneficiaries"),
+        "digital": t("digital.yes" if data.get("digital") else "digital.no")
+        if data.get("digital") is not None
+        else None,
+        "form": t(f"form.{data['form']}") if data.get("form") else None,
+        "affair": t(f"affair.{data['affair']}") if data.get("affair") else None,
+        "initiator": t(f"initiator.{data['initiator']}") if data.get("initiator") else None,
+        "opd": opd.name if opd else None,
+        "budget": format_rupiah(int(budget)) if budget is not None else t("intake.none"),
+        "attachments": ", ".join(a["file_name"] for a in data.get("attachments") or [])
+        or t("intake.none"),
+    }
+    lines = [t("intake.summary_title")]
+    for field in FIELD_ORDER:
+        value = values[field]
+        shown = shorten(str(value), SUMMARY_FIELD_CHARS) if value is not None else "-"
+        lines.append(f"{t(f'field.{field}')}: {shown}")
+    if data.get("replication_of"):
+        ideas = await ideas_by_id(ctx.session, [int(data["replication_of"])])
+        original = ideas.get(int(data["replication_of"]))
+        if original is not None:
+            lines.append(t("intake.summary_replication", name=original.name))
+    return "\n".join(lines)
+
+
+async def ask_summary(ctx: StepContext, frame: Frame) -> Reply:
+    frame.data["editing"] = False
+    return Reply(
+        await summary_text(ctx, frame.data) + "\n\n" + ctx.t("intake.summary_question"),
+        choices=(
+            choice("summary:save", ctx.t("intake.save")),
+            choice("summary:edit", ctx.t("intake.edit")),
+            choice("summary:cancel", ctx.t("intake.cancel")),
+        ),
+    )
+
+
+async def answer_summary(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    if answer.choice == "summary:save":
+        return await _save(ctx, frame)
+    if answer.choice == "summary:edit":
+        frame.data["edit_page"] = 0
+        return goto("edit")
+    if answer.choice == "summary:cancel":
+        return end(Reply(ctx.t("intake.cancelled")))
+    return stay(Reply(ctx.t("input.choose_option")))
+
+
+async def ask_edit(ctx: StepContext, frame: Frame) -> Reply:
+    t = ctx.t
+    items = [choice(f"edit:{f}", t(f"field.{f}")) for f in FIELD_ORDER]
+    page = paginate(
+        items,
+        int(frame.data.get("edit_page") or 0),
+        t,
+        extra=[choice("edit:back", t("intake.back_to_summary"))],
+    )
+    return Reply(t("intake.ask_edit"), choices=tuple(page.items))
+
+
+async def answer_edit(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    new_page = turn_page(answer.choice, int(frame.data.get("edit_page") or 0))
+    if new_page is not None:
+        frame.data["edit_page"] = new_page
+        return stay()
+    if answer.choice == "edit:back":
+        return goto("summary")
+    field = (answer.choice or "").removeprefix("edit:")
+    if answer.choice is None or field not in FIELD_ORDER:
+        return stay(Reply(ctx.t("input.choose_option")))
+    frame.data["editing"] = True
+    if field == "opd":
+        frame.data["opd_searching"] = False
+    if field == "affair":
+        frame.data["affair_query"] = None
+        frame.data["affair_page"] = 0
+    return goto(field)
+
+
+async def _save(ctx: StepContext, frame: Frame) -> Transition:
+    from handlers.menu import main_menu_choices
+
+    data = frame.data
+    missing = [f for f in ("name", "problem", "idea", "opd_id") if not data.get(f)]
+    if missing:
+        # Only reachable with a damaged draft; ask again rather than save half an idea.
+        return goto(missing[0] if missing[0] != "opd_id" else "opd")
+    idea = Idea(
+        name=str(data["name"]),
+        problem=str(data["problem"]),
+        idea=str(data["idea"]),
+        goal=data.get("goal"),
+        benefit=data.get("benefit"),
+        beneficiaries=data.get("beneficiaries"),
+        is_digital=data.get("digital"),
+        form=data.get("form"),
+        affair=data.get("affair"),
+        initiator=data.get("initiator"),
+        budget_estimate=data.get("budget"),
+        opd_id=int(data["opd_id"]),
+        owner_id=ctx.user.id,
+        stage=Stage.DIAGNOSE,
+        status=IdeaStatus.SUBMITTED,
+        replication_of_id=data.get("replication_of"),
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    ctx.session.add(idea)
+    await ctx.session.flush()
+    for attachment in data.get("attachments") or []:
+        ctx.session.add(
+            IdeaAttachment(
+                idea_id=idea.id,
+                kind=attachment["kind"],
+                file_name=attachment["file_name"],
+                mime_type=attachment.get("mime_type"),
+                size=attachment.get("size"),
+                storage_path=attachment["path"],
+                uploaded_by_id=ctx.user.id,
+            )
+        )
+    for decision_id in data.get("decision_ids") or []:
+        decision = await ctx.session.get(SimilarityDecision, int(decision_id))
+        if decision is not None:
+            decision.idea_id = idea.id
+    doc_id, name, description = f"idea:{idea.id}", idea.name, idea.description
+    # The index learns the idea only once it is really stored.
+    ctx.after_commit.append(lambda: ctx.similarity.upsert(doc_id, name, description))
+    return end(
+        Reply(ctx.t("intake.saved", id=idea.id, name=idea.name), choices=main_menu_choices(ctx.t))
+    )
+
+
+flow.add("summary", ask_summary, answer_summary)
+flow.add("edit", ask_edit, answer_edit)
+
+
+async def idea_command(ctx: StepContext, args: str) -> Transition:
+    from handlers.flow import push
+
+    return push(flow.new_frame(), Reply(ctx.t("intake.intro")))

@@ -1,0 +1,97 @@
+"""``/ideku``: a person's ideas (owned or joined) with stage and status, and each one's detail."""
+
+from __future__ import annotations
+
+from handlers.choices import choice, paginate, turn_page
+from handlers.context import StepContext
+from handlers.flow import Answer, Flow, Frame, Transition, end, push, stay
+from handlers.messages import Reply
+from handlers.money import format_rupiah
+from handlers.text import shorten
+from storage.models import Idea
+from storage.queries import can_see_idea, ideas_by_id, ideas_of
+
+flow = Flow(name="my_ideas", first="list")
+
+
+def _line(ctx: StepContext, number: int, idea: Idea) -> str:
+    t = ctx.t
+    role = "" if idea.owner_id == ctx.user.id else " " + t("my_ideas.collaborator")
+    return t(
+        "my_ideas.item",
+        number=number,
+        id=idea.id,
+        name=idea.name,
+        stage=t(f"stage.{idea.stage.value}"),
+        status=t(f"status.{idea.status.value}"),
+    ) + role
+
+
+def detail_text(ctx: StepContext, idea: Idea) -> str:
+    t = ctx.t
+    lines = [
+        t("my_ideas.detail_title", id=idea.id, name=idea.name),
+        f"{t('field.stage')}: {t(f'stage.{idea.stage.value}')}",
+        f"{t('field.status')}: {t(f'status.{idea.status.value}')}",
+        f"{t('field.opd')}: {idea.opd.name if idea.opd else '-'}",
+        f"{t('field.problem')}: {shorten(idea.problem, 600)}",
+        f"{t('field.idea')}: {shorten(idea.idea, 600)}",
+    ]
+    if idea.goal:
+        lines.append(f"{t('field.goal')}: {shorten(idea.goal, 400)}")
+    if idea.budget_estimate is not None:
+        lines.append(f"{t('field.budget')}: {format_rupiah(idea.budget_estimate)}")
+    if idea.attachments:
+        lines.append(f"{t('field.attachments')}: {len(idea.attachments)}")
+    return "\n".join(lines)
+
+
+async def my_ideas_command(ctx: StepContext, args: str) -> Transition:
+    arg = args.strip().lstrip("#")
+    if arg:
+        if not arg.isdigit():
+            return Transition(say=[Reply(ctx.t("my_ideas.bad_id"))])
+        return Transition(say=[await _detail(ctx, int(arg))])
+    ideas = await ideas_of(ctx.session, ctx.user.id)
+    if not ideas:
+        from handlers.menu import main_menu_choices
+
+        return Transition(say=[Reply(ctx.t("my_ideas.none"), choices=main_menu_choices(ctx.t))])
+    return push(flow.new_frame({"page": 0}))
+
+
+async def _detail(ctx: StepContext, idea_id: int) -> Reply:
+    # The id may come from anyone typing any number: never show what is not theirs.
+    idea = (await ideas_by_id(ctx.session, [idea_id])).get(idea_id)
+    if idea is None or not can_see_idea(idea, ctx.user):
+        return Reply(ctx.t("my_ideas.not_yours"))
+    return Reply(detail_text(ctx, idea))
+
+
+async def ask_list(ctx: StepContext, frame: Frame) -> Reply:
+    ideas = await ideas_of(ctx.session, ctx.user.id)
+    items = [choice(f"idea:{i.id}", f"#{i.id} {i.name}") for i in ideas]
+    page = paginate(items, int(frame.data.get("page") or 0), ctx.t)
+    start = page.first_number - 1
+    shown = ideas[start : start + len([c for c in page.items if c.payload.startswith("idea:")])]
+    lines = [ctx.t("my_ideas.title", count=len(ideas))]
+    lines += [_line(ctx, start + n, idea) for n, idea in enumerate(shown, start=1)]
+    lines.append(ctx.t("my_ideas.choose"))
+    return Reply("\n".join(lines), choices=tuple(page.items))
+
+
+async def answer_list(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    new_page = turn_page(answer.choice, int(frame.data.get("page") or 0))
+    if new_page is not None:
+        frame.data["page"] = new_page
+        return stay()
+    if answer.choice is not None and answer.choice.startswith("idea:"):
+        raw = answer.choice.removeprefix("idea:")
+        if not raw.isdigit():
+            return stay(Reply(ctx.t("input.stale_button")))
+        return end(await _detail(ctx, int(raw)))
+    # Anything else was not meant for this list: let the conversation underneath have it.
+    return Transition(fallthrough=True)
+
+
+flow.add("list", ask_list, answer_list)

@@ -1,0 +1,190 @@
+"""Registration (``/mulai``): name, NIP, OPD, position. A NIP already registered on another
+channel is linked to that person after a one-time code sent there proves it is them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from handlers.context import StepContext
+from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay
+from handlers.menu import main_menu_choices
+from handlers.messages import Delivery, Reply
+from handlers.nip import NipProblem, parse_nip
+from handlers.opd_picker import OpdPicker, Picked, Problem
+from handlers.text import has_word_character, one_line
+from storage.models import Identity
+from storage.queries import reachable_identities, user_by_nip
+
+NAME_MAX = 120
+POSITION_MAX = 200
+LINK_ATTEMPTS = 3
+
+flow = Flow(name="registration", first="name")
+opd_picker = OpdPicker(prefix="opd", prompt_key="registration.ask_opd")
+
+
+def _text_problem(ctx: StepContext, answer: Answer) -> Reply | None:
+    if answer.attachments or answer.choice is not None or not answer.text:
+        return Reply(ctx.t("input.text_expected"))
+    return None
+
+
+async def ask_name(ctx: StepContext, frame: Frame) -> Reply:
+    return Reply(ctx.t("registration.ask_name"))
+
+
+async def answer_name(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    if problem := _text_problem(ctx, answer):
+        return stay(problem)
+    assert answer.text is not None
+    name = one_line(answer.text)
+    if len(name) < 3 or not has_word_character(name):
+        return stay(Reply(ctx.t("registration.name_invalid")))
+    if len(name) > NAME_MAX:
+        return stay(Reply(ctx.t("registration.name_too_long", limit=NAME_MAX)))
+    frame.data["name"] = name
+    return goto("nip")
+
+
+async def ask_nip(ctx: StepContext, frame: Frame) -> Reply:
+    return Reply(ctx.t("registration.ask_nip"))
+
+
+NIP_PROBLEM_KEYS = {
+    NipProblem.NOT_DIGITS: "nip.not_digits",
+    NipProblem.WRONG_LENGTH: "nip.wrong_length",
+    NipProblem.BAD_BIRTH_DATE: "nip.bad_birth_date",
+    NipProblem.BAD_APPOINTMENT: "nip.bad_appointment",
+    NipProblem.BAD_GENDER: "nip.bad_gender",
+}
+
+
+async def answer_nip(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    if problem := _text_problem(ctx, answer):
+        return stay(problem)
+    assert answer.text is not None
+    parsed = parse_nip(answer.text, ctx.now.astimezone(ctx.timezone).date())
+    if isinstance(parsed, NipProblem):
+        return stay(Reply(ctx.t(NIP_PROBLEM_KEYS[parsed])))
+    owner = await user_by_nip(ctx.session, parsed.value)
+    if owner is not None and owner.id != ctx.user.id:
+        return await _start_link(ctx, frame, owner.id, parsed.value)
+    frame.data["nip"] = parsed.value
+    return goto("opd")
+
+
+async def _start_link(ctx: StepContext, frame: Frame, owner_id: int, nip: str) -> Transition:
+    """Send a one-time code to the owner's other channels; the sender must type it back."""
+    targets = [
+        i for i in await reachable_identities(ctx.session, owner_id) if i.channel != "terminal"
+    ]
+    if not targets:
+        return stay(Reply(ctx.t("link.unreachable")))
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    frame.data.update(
+        link_owner=owner_id,
+        link_nip=nip,
+        link_code=_digest(code, ctx.user.id),
+        link_attempts=0,
+    )
+    channel_names = sorted({ctx.t(f"channel.{i.channel}") for i in targets})
+    for identity in targets:
+        ctx.deliveries.append(
+            Delivery(
+                channel=identity.channel,
+                external_id=identity.external_id,
+                replies=(
+                    Reply(
+                        ctx.t(
+                            "link.code_message",
+                            code=code,
+                            channel=ctx.t(f"channel.{ctx.identity.channel}"),
+                        )
+                    ),
+                ),
+            )
+        )
+    return goto("link_code", Reply(ctx.t("link.code_sent", channels=", ".join(channel_names))))
+
+
+def _digest(code: str, salt: int) -> str:
+    return hashlib.sha256(f"{salt}:{code}".encode()).hexdigest()
+
+
+async def ask_link_code(ctx: StepContext, frame: Frame) -> Reply:
+    return Reply(ctx.t("link.ask_code"))
+
+
+async def answer_link_code(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    if problem := _text_problem(ctx, answer):
+        return stay(problem)
+    assert answer.text is not None
+    typed = "".join(answer.text.split())
+    if secrets.compare_digest(_digest(typed, ctx.user.id), str(frame.data.get("link_code"))):
+        return await _link(ctx, frame)
+    attempts = int(frame.data.get("link_attempts", 0)) + 1
+    frame.data["link_attempts"] = attempts
+    if attempts >= LINK_ATTEMPTS:
+        return end(Reply(ctx.t("link.failed")))
+    return stay(Reply(ctx.t("link.wrong_code", left=LINK_ATTEMPTS - attempts)))
+
+
+async def _link(ctx: StepContext, frame: Frame) -> Transition:
+    """Move this channel identity to the registered person: their ideas and roles follow."""
+    owner_id = int(frame.data["link_owner"])
+    identity = await ctx.session.get(Identity, ctx.identity.id)
+    assert identity is not None
+    identity.user_id = owner_id
+    await ctx.session.flush()
+    owner = await user_by_nip(ctx.session, str(frame.data["link_nip"]))
+    name = owner.full_name if owner is not None and owner.full_name else ""
+    return end(Reply(ctx.t("link.done", name=name), choices=main_menu_choices(ctx.t)))
+
+
+async def ask_opd(ctx: StepContext, frame: Frame) -> Reply:
+    return await opd_picker.ask(ctx, frame)
+
+
+async def answer_opd(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    result = await opd_picker.answer(ctx, frame, answer)
+    if isinstance(result, Problem):
+        return stay(result.reply)
+    if isinstance(result, Picked):
+        frame.data["opd_id"] = result.opd_id
+        return goto("position")
+    return stay()
+
+
+async def ask_position(ctx: StepContext, frame: Frame) -> Reply:
+    return Reply(ctx.t("registration.ask_position"))
+
+
+async def answer_position(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    if problem := _text_problem(ctx, answer):
+        return stay(problem)
+    assert answer.text is not None
+    position = one_line(answer.text)
+    if len(position) < 2 or not has_word_character(position):
+        return stay(Reply(ctx.t("registration.position_invalid")))
+    if len(position) > POSITION_MAX:
+        return stay(Reply(ctx.t("registration.position_too_long", limit=POSITION_MAX)))
+    if await user_by_nip(ctx.session, str(frame.data["nip"])) not in (None, ctx.user):
+        # Someone registered this NIP while we were talking: go back and link instead.
+        return goto("nip", Reply(ctx.t("registration.nip_taken_meanwhile")))
+    user = ctx.user
+    user.full_name = str(frame.data["name"])
+    user.nip = str(frame.data["nip"])
+    user.opd_id = int(frame.data["opd_id"])
+    user.position = position
+    user.registered_at = ctx.now
+    return end(
+        Reply(ctx.t("registration.done", name=user.full_name), choices=main_menu_choices(ctx.t))
+    )
+
+
+flow.add("name", ask_name, answer_name)
+flow.add("nip", ask_nip, answer_nip)
+flow.add("link_code", ask_link_code, answer_link_code)
+flow.add("opd", ask_opd, answer_opd)
+flow.add("position", ask_position, answer_position)

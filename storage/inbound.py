@@ -1,0 +1,88 @@
+"""Inbound updates: stored before a webhook is acknowledged, processed exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import InboundUpdate, utcnow
+
+
+@dataclass(frozen=True)
+class StoredUpdate:
+    channel: str
+    update_key: str
+    payload: dict[str, Any] | None
+
+
+class InboundStore:
+    """The channels' side of update de-duplication; the engine marks updates processed."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def store(self, channel: str, update_key: str, payload: dict[str, Any] | None) -> bool:
+        """Keep an update. False when it was stored before (a redelivery)."""
+        async with self._db.sessions() as session:
+            session.add(InboundUpdate(channel=channel, update_key=update_key, payload=payload))
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                return False
+        return True
+
+    async def is_processed(self, channel: str, update_key: str) -> bool:
+        async with self._db.sessions() as session:
+            row = await _find(session, channel, update_key)
+            return row is not None and row.processed_at is not None
+
+    async def unprocessed(self, channel: str, limit: int = 500) -> list[StoredUpdate]:
+        """Updates acknowledged but not processed, oldest first: replayed after a crash."""
+        async with self._db.sessions() as session:
+            rows = await session.scalars(
+                select(InboundUpdate)
+                .where(InboundUpdate.channel == channel, InboundUpdate.processed_at.is_(None))
+                .order_by(InboundUpdate.id)
+                .limit(limit)
+            )
+            return [StoredUpdate(r.channel, r.update_key, r.payload) for r in rows]
+
+    async def mark_processed(self, channel: str, update_key: str) -> None:
+        """For updates that never reach the engine (status callbacks, ignored group chatter)."""
+        async with self._db.sessions() as session, session.begin():
+            await claim_update(session, channel, update_key)
+
+
+async def _find(session: AsyncSession, channel: str, update_key: str) -> InboundUpdate | None:
+    return await session.scalar(
+        select(InboundUpdate).where(
+            InboundUpdate.channel == channel, InboundUpdate.update_key == update_key
+        )
+    )
+
+
+async def claim_update(session: AsyncSession, channel: str, update_key: str) -> bool:
+    """Mark an update processed inside the caller's transaction. False if it already was.
+
+    The row is locked on PostgreSQL, so two workers racing on a redelivery process it once.
+    """
+    row = await session.scalar(
+        select(InboundUpdate)
+        .where(InboundUpdate.channel == channel, InboundUpdate.update_key == update_key)
+        .with_for_update()
+    )
+    if row is None:
+        row = InboundUpdate(channel=channel, update_key=update_key, processed_at=utcnow())
+        session.add(row)
+        await session.flush()
+        return True
+    if row.processed_at is not None:
+        return False
+    row.processed_at = utcnow()
+    return True

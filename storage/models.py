@@ -1,0 +1,276 @@
+"""SQLAlchemy 2 models. Every table SASI keeps, in one place; migrations mirror them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Stage(enum.StrEnum):
+    """The five stages of the Laboratorium Inovasi (LAN RI)."""
+
+    DRUM_UP = "drum_up"
+    DIAGNOSE = "diagnose"
+    DESIGN = "design"
+    DELIVER = "deliver"
+    DISPLAY = "display"
+
+
+class IdeaStatus(enum.StrEnum):
+    SUBMITTED = "submitted"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    MERGED = "merged"
+    WITHDRAWN = "withdrawn"
+
+
+class Role(enum.StrEnum):
+    COORDINATOR = "coordinator"  # an OPD's coordinator, scoped by opd_id
+    BAPPEDA = "bappeda"
+    ADMIN = "admin"
+
+
+class SimilarityDecisionKind(enum.StrEnum):
+    CONTINUE = "continue"  # the submitter says the idea is different
+    JOIN = "join"  # joined the existing idea as a collaborator
+    REPLICATE = "replicate"  # recorded as a replication of the existing idea
+    CANCEL = "cancel"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings: adding a value later needs no ALTER TYPE on PostgreSQL.
+    return Enum(cls, name=name, native_enum=False, length=20, values_callable=_values)
+
+
+def _values(cls: type[enum.Enum]) -> list[str]:
+    return [str(member.value) for member in cls]
+
+
+class Opd(Base):
+    __tablename__ = "opds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    short_name: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    """A person. Registration fills the profile; channel identities point here."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    full_name: Mapped[str | None] = mapped_column(String(120))
+    nip: Mapped[str | None] = mapped_column(String(18), unique=True)
+    opd_id: Mapped[int | None] = mapped_column(ForeignKey("opds.id"))
+    position: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    opd: Mapped[Opd | None] = relationship(lazy="joined")
+    identities: Mapped[list[Identity]] = relationship(back_populates="user", lazy="selectin")
+    roles: Mapped[list[UserRole]] = relationship(back_populates="user", lazy="selectin")
+
+    @property
+    def is_registered(self) -> bool:
+        return self.registered_at is not None
+
+
+class Identity(Base):
+    """One channel address of a person: a Telegram user id, a WhatsApp number, a terminal name."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="identities")
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    __table_args__ = (UniqueConstraint("user_id", "role", "opd_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    opd_id: Mapped[int | None] = mapped_column(ForeignKey("opds.id"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="roles")
+
+
+class Idea(Base):
+    """An innovation idea, with the fields of Kemendagri's Indeks Inovasi Daerah profile."""
+
+    __tablename__ = "ideas"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(150))
+    problem: Mapped[str] = mapped_column(Text)
+    idea: Mapped[str] = mapped_column(Text)
+    goal: Mapped[str | None] = mapped_column(Text)
+    benefit: Mapped[str | None] = mapped_column(Text)
+    beneficiaries: Mapped[str | None] = mapped_column(Text)
+    is_digital: Mapped[bool | None] = mapped_column(Boolean)
+    form: Mapped[str | None] = mapped_column(String(40))
+    affair: Mapped[str | None] = mapped_column(String(40))
+    initiator: Mapped[str | None] = mapped_column(String(40))
+    budget_estimate: Mapped[int | None] = mapped_column(BigInteger)
+    opd_id: Mapped[int | None] = mapped_column(ForeignKey("opds.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    stage: Mapped[Stage] = mapped_column(_enum(Stage, "stage"), default=Stage.DIAGNOSE)
+    status: Mapped[IdeaStatus] = mapped_column(
+        _enum(IdeaStatus, "idea_status"), default=IdeaStatus.SUBMITTED
+    )
+    replication_of_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    opd: Mapped[Opd | None] = relationship(lazy="joined")
+    owner: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[owner_id])
+    collaborators: Mapped[list[IdeaCollaborator]] = relationship(lazy="selectin")
+    attachments: Mapped[list[IdeaAttachment]] = relationship(lazy="selectin")
+
+    @property
+    def description(self) -> str:
+        """The text the near-duplicate engine compares besides the name."""
+        return f"{self.problem}\n{self.idea}"
+
+
+class IdeaCollaborator(Base):
+    __tablename__ = "idea_collaborators"
+    __table_args__ = (UniqueConstraint("idea_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdeaAttachment(Base):
+    """A file attached to an idea; ``indicator`` tags the IID eviden it proves, when known."""
+
+    __tablename__ = "idea_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    file_name: Mapped[str] = mapped_column(String(255))
+    mime_type: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    storage_path: Mapped[str] = mapped_column(String(500))
+    indicator: Mapped[str | None] = mapped_column(String(40))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SimilarityDecision(Base):
+    """What a submitter chose when shown a possible duplicate, for Bappeda to review and merge."""
+
+    __tablename__ = "similarity_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    idea_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"), index=True)
+    draft_name: Mapped[str] = mapped_column(String(150))
+    matched_doc_id: Mapped[str] = mapped_column(String(40))
+    matched_idea_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
+    score: Mapped[float] = mapped_column(Float)
+    decision: Mapped[SimilarityDecisionKind] = mapped_column(
+        _enum(SimilarityDecisionKind, "similarity_decision")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConversationState(Base):
+    """Where a person is in their conversations: a stack of frames, kept across restarts."""
+
+    __tablename__ = "conversation_states"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    frames: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    offered: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class InboundUpdate(Base):
+    """An update a channel received; stored before it is acknowledged, processed once."""
+
+    __tablename__ = "inbound_updates"
+    __table_args__ = (UniqueConstraint("channel", "update_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    update_key: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
