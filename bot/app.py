@@ -53,7 +53,9 @@ class Core:
     async def deliver(self, delivery: Delivery) -> None:
         sender = self.senders.get(delivery.channel)
         if sender is None:
-            log.error("no running channel %r to deliver to %s", delivery.channel, delivery.external_id)
+            log.error(
+                "no running channel %r to deliver to %s", delivery.channel, delivery.external_id
+            )
             return
         try:
             await sender(delivery.external_id, delivery.replies)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.access import Access, is_allowed
 from handlers.commands import Command, CommandTable, parse_command
 from handlers.context import StepContext
-from handlers.flow import Answer, Frame, FlowRegistry, Transition
+from handlers.flow import Answer, FlowRegistry, Frame, Transition
 from handlers.i18n import Translator
 from handlers.messages import MAX_CHOICES, Incoming, Outcome, Reply
 from handlers.ports import SimilarityService
@@ -315,7 +315,9 @@ class Engine:
             return await self._apply(
                 ctx,
                 state,
-                Transition(say=[Reply(ctx.t("registration.welcome"))], push=registration.new_frame()),
+                Transition(
+                    say=[Reply(ctx.t("registration.welcome"))], push=registration.new_frame()
+                ),
             )
         return [self._menu(ctx)]
 
@@ -324,9 +326,7 @@ class Engine:
 
         return main_menu(ctx)
 
-    async def _command(
-        self, ctx: StepContext, state: _State, name: str, args: str
-    ) -> list[Reply]:
+    async def _command(self, ctx: StepContext, state: _State, name: str, args: str) -> list[Reply]:
         t = ctx.t
         if name in CANCEL_COMMANDS:
             # /batal ends everything under way; drafts are dropped only when asked to.
@@ -360,9 +360,7 @@ class Engine:
             return await self._apply(
                 ctx,
                 state,
-                Transition(
-                    say=[Reply(t("access.register_first"))], push=registration.new_frame()
-                ),
+                Transition(say=[Reply(t("access.register_first"))], push=registration.new_frame()),
             )
         out = [Reply(t("access.denied"))]
         return out + await self._reask(ctx, state)

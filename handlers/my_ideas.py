@@ -17,14 +17,17 @@ flow = Flow(name="my_ideas", first="list")
 def _line(ctx: StepContext, number: int, idea: Idea) -> str:
     t = ctx.t
     role = "" if idea.owner_id == ctx.user.id else " " + t("my_ideas.collaborator")
-    return t(
-        "my_ideas.item",
-        number=number,
-        id=idea.id,
-        name=idea.name,
-        stage=t(f"stage.{idea.stage.value}"),
-        status=t(f"status.{idea.status.value}"),
-    ) + role
+    return (
+        t(
+            "my_ideas.item",
+            number=number,
+            id=idea.id,
+            name=idea.name,
+            stage=t(f"stage.{idea.stage.value}"),
+            status=t(f"status.{idea.status.value}"),
+        )
+        + role
+    )
 
 
 def detail_text(ctx: StepContext, idea: Idea) -> str:

@@ -37,6 +37,8 @@ def normalise_nip(raw: str) -> str:
 def parse_nip(raw: str, today: date) -> Nip | NipProblem:
     """The parsed NIP, or what is wrong with it."""
     value = normalise_nip(raw)
+    if not value:
+        return NipProblem.WRONG_LENGTH
     if not value.isascii() or not value.isdigit():
         return NipProblem.NOT_DIGITS
     if len(value) != 18:

@@ -33,6 +33,10 @@ class OpdPicker:
     def _get(self, frame: Frame, key: str) -> object:
         return frame.data.get(f"{self.prefix}_{key}")
 
+    def _page(self, frame: Frame) -> int:
+        value = self._get(frame, "page")
+        return value if isinstance(value, int) else 0
+
     def _set(self, frame: Frame, key: str, value: object) -> None:
         frame.data[f"{self.prefix}_{key}"] = value
 
@@ -49,18 +53,20 @@ class OpdPicker:
             return Reply(t(self.prompt_key))
         opds = await search_opds(ctx.session, query)
         items = [choice(f"opd:{o.id}", o.name, o.short_name) for o in opds]
-        page_no = int(self._get(frame, "page") or 0)
+        page_no = self._page(frame)
         page = paginate(items, page_no, t, extra=[choice(SEARCH_AGAIN, t("opd.search_again"))])
         header = t("opd.results", query=query, count=len(opds))
         if page.pages > 1:
             header += "\n" + t("choices.page_of", page=page.page + 1, pages=page.pages)
         return Reply(header, choices=tuple(page.items))
 
-    async def answer(self, ctx: StepContext, frame: Frame, answer: Answer) -> Picked | Problem | None:
+    async def answer(
+        self, ctx: StepContext, frame: Frame, answer: Answer
+    ) -> Picked | Problem | None:
         """A picked OPD, a problem to tell, or None when the picker only moved (ask again)."""
         t = ctx.t
         if answer.choice is not None:
-            new_page = turn_page(answer.choice, int(self._get(frame, "page") or 0))
+            new_page = turn_page(answer.choice, self._page(frame))
             if new_page is not None:
                 self._set(frame, "page", new_page)
                 return None

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.app import Core, open_core
 from bot.config import Settings
 from storage.migrate import upgrade_to_head
-from storage.models import Base
+from storage.schema import metadata
 from tests.chat import ChatDriver
 
 PG_URL = os.environ.get("SASI_TEST_DATABASE_URL", "").strip()
@@ -87,7 +87,7 @@ def postgres_database() -> Iterator[str | None]:
 
 async def _truncate(url: str) -> None:
     engine = create_async_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     await engine.dispose()
@@ -128,8 +128,8 @@ async def core(settings: Settings) -> AsyncIterator[Core]:
 @pytest.fixture
 async def demo_core(core: Core) -> Core:
     """The core with the demo Pemda's OPDs loaded (no ideas)."""
-    from bot.opd_import import import_opds, read_opd_csv
     from bot.demo import DEMO_DIR
+    from bot.opd_import import import_opds, read_opd_csv
 
     await import_opds(core.database, read_opd_csv(DEMO_DIR / "opds.csv"))
     return core

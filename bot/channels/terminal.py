@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from handlers.i18n import Translator
-from handlers.messages import Attachment, Incoming, Outcome, Reply
+from handlers.messages import Attachment, AttachmentKind, Incoming, Outcome, Reply
 
 CHANNEL = "terminal"
 DEFAULT_PERSON = "asn"
@@ -79,8 +79,8 @@ class TerminalChannel:
     async def feed(self, line: str) -> None:
         """Handle one typed line."""
         stripped = line.strip()
-        if stripped.startswith("#"):
-            return
+        if not stripped or stripped.startswith("#"):
+            return  # a blank line is no message (no chat app can send one)
         if not self._interactive:
             self._print(f"[{self.person}] > {line}")
         if stripped.startswith("/as"):
@@ -113,7 +113,7 @@ class TerminalChannel:
         target = target_dir / path.name
         shutil.copyfile(path, target)
         mime, _ = mimetypes.guess_type(path.name)
-        kind = "photo" if (mime or "").startswith("image/") else "document"
+        kind: AttachmentKind = "photo" if (mime or "").startswith("image/") else "document"
         return Attachment(
             kind=kind, path=target, file_name=path.name, mime_type=mime, size=target.stat().st_size
         )

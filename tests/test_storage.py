@@ -1,0 +1,77 @@
+"""Storage contract, on every backend: migrations match the models, updates are processed once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from bot.app import Core
+from storage.inbound import InboundStore, claim_update
+from storage.models import Opd, User
+from storage.schema import metadata
+
+
+async def test_the_migrated_schema_matches_the_models(core: Core) -> None:
+    def diff(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection)
+        return list(compare_metadata(context, metadata))
+
+    async with core.database.engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == []
+
+
+async def test_an_update_is_stored_once(core: Core) -> None:
+    store = InboundStore(core.database)
+    assert await store.store("telegram", "100", {"update_id": 100}) is True
+    assert await store.store("telegram", "100", {"update_id": 100}) is False
+    assert await store.store("whatsapp", "100", None) is True  # keys are per channel
+    pending = await store.unprocessed("telegram")
+    assert [(u.update_key, u.payload) for u in pending] == [("100", {"update_id": 100})]
+
+
+async def test_a_stored_update_is_claimed_once(core: Core) -> None:
+    store = InboundStore(core.database)
+    await store.store("telegram", "7", {})
+    async with core.database.sessions() as session, session.begin():
+        assert await claim_update(session, "telegram", "7") is True
+    async with core.database.sessions() as session, session.begin():
+        assert await claim_update(session, "telegram", "7") is False
+    assert await store.is_processed("telegram", "7")
+    assert await store.unprocessed("telegram") == []
+
+
+async def test_a_claim_rolled_back_can_be_claimed_again(core: Core) -> None:
+    async with core.database.sessions() as session, session.begin():
+        assert await claim_update(session, "telegram", "8") is True
+        await session.rollback()
+    async with core.database.sessions() as session, session.begin():
+        assert await claim_update(session, "telegram", "8") is True
+
+
+async def test_datetimes_come_back_in_utc(core: Core) -> None:
+    wib = timezone(timedelta(hours=7))
+    moment = datetime(2027, 3, 1, 8, 30, tzinfo=wib)
+    async with core.database.sessions() as session, session.begin():
+        session.add(User(full_name="A", registered_at=moment))
+    async with core.database.sessions() as session:
+        user = await session.scalar(select(User))
+    assert user is not None and user.registered_at == moment
+    assert user.registered_at.tzinfo is not None
+    assert user.registered_at.utcoffset() == UTC.utcoffset(None)
+
+
+async def test_text_round_trips_exactly(core: Core) -> None:
+    name = "Dinas <b>Kesehatan</b> *Kota* 🌟 — ĀĒ"
+    async with core.database.sessions() as session, session.begin():
+        session.add(Opd(name=name, short_name="Dinkes"))
+    async with core.database.sessions() as session:
+        assert await session.scalar(select(Opd.name)) == name
+
+
+async def test_healthz_reports_the_database(core: Core) -> None:
+    assert await core.database.ping() is True
