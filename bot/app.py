@@ -6,17 +6,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 
 from bot.config import Settings
 from bot.similarity_loader import build_similarity_index
 from handlers.engine import Clock, Engine, system_clock
-from handlers.messages import Delivery, Incoming, Outcome, Reply
+from handlers.messages import Delivery, Incoming, Outcome, Reply, TemplateCall
 from handlers.ports import SimilarityService
 from storage.db import Database
 from storage.inbound import InboundStore
@@ -25,7 +26,13 @@ from storage.models import Identity, utcnow
 
 log = logging.getLogger(__name__)
 
-Sender = Callable[[str, tuple[Reply, ...]], Awaitable[None]]
+
+class Sender(Protocol):
+    """A channel's bot-initiated send (``Channel.send``)."""
+
+    def __call__(
+        self, external_id: str, replies: Sequence[Reply], *, template: TemplateCall | None = None
+    ) -> Awaitable[None]: ...
 
 
 @dataclass
@@ -58,7 +65,7 @@ class Core:
             )
             return
         try:
-            await sender(delivery.external_id, delivery.replies)
+            await sender(delivery.external_id, delivery.replies, template=delivery.template)
         except Exception:
             log.exception("delivery to %s:%s failed", delivery.channel, delivery.external_id)
 

@@ -347,6 +347,8 @@ class Engine:
             # An informational command (help, my ideas list): answer, then carry on where we were.
             out = list(transition.say)
             if state.frames:
+                # Its buttons would compete with the question we return to: keep only the text.
+                out = [Reply(r.text, file=r.file) for r in out]
                 out.append(Reply(t("flow.resume")))
                 out.append(await self._ask(ctx, state.frames[-1]))
             return out

@@ -107,12 +107,25 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class TemplateCall:
+    """How to start a conversation where free text is not allowed (WhatsApp past 24 hours).
+
+    ``purpose`` names an approved template in the channel's configuration; ``parameters`` fill
+    its placeholders in order. Channels without such a rule ignore it.
+    """
+
+    purpose: str
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Delivery:
     """Replies for someone other than the sender (e.g. a one-time code on another channel)."""
 
     channel: str
     external_id: str
     replies: tuple[Reply, ...]
+    template: TemplateCall | None = None
 
 
 @dataclass

@@ -9,7 +9,7 @@ import secrets
 from handlers.context import StepContext
 from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay
 from handlers.menu import main_menu_choices
-from handlers.messages import Delivery, Reply
+from handlers.messages import Delivery, Reply, TemplateCall
 from handlers.nip import NipProblem, parse_nip
 from handlers.opd_picker import OpdPicker, Picked, Problem
 from handlers.text import has_word_character, one_line
@@ -103,6 +103,7 @@ async def _start_link(ctx: StepContext, frame: Frame, owner_id: int, nip: str) -
                         )
                     ),
                 ),
+                template=TemplateCall("link_code", (code,)),
             )
         )
     return goto("link_code", Reply(ctx.t("link.code_sent", channels=", ".join(channel_names))))

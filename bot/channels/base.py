@@ -7,7 +7,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from handlers.messages import Reply
+from handlers.messages import Reply, TemplateCall
 
 
 class Channel(Protocol):
@@ -28,5 +28,11 @@ class Channel(Protocol):
     async def stop(self) -> None:
         """Stop receiving and finish work in flight."""
 
-    async def send(self, external_id: str, replies: Sequence[Reply]) -> None:
-        """Deliver bot-initiated replies to one identity of this channel."""
+    async def send(
+        self, external_id: str, replies: Sequence[Reply], *, template: TemplateCall | None = None
+    ) -> None:
+        """Deliver bot-initiated replies to one identity of this channel.
+
+        ``template`` is what to send instead where the channel forbids free text (WhatsApp
+        outside the 24-hour window); channels without that rule ignore it.
+        """

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from handlers.i18n import Translator
-from handlers.messages import Attachment, AttachmentKind, Incoming, Outcome, Reply
+from handlers.messages import Attachment, AttachmentKind, Incoming, Outcome, Reply, TemplateCall
 
 CHANNEL = "terminal"
 DEFAULT_PERSON = "asn"
@@ -57,7 +57,9 @@ class TerminalChannel:
     async def stop(self) -> None:
         """Nothing to stop."""
 
-    async def send(self, external_id: str, replies: Sequence[Reply]) -> None:
+    async def send(
+        self, external_id: str, replies: Sequence[Reply], *, template: TemplateCall | None = None
+    ) -> None:
         """Messages for another terminal person are shown with their name."""
         for reply in replies:
             self._print(self._t("terminal.message_for", person=external_id))

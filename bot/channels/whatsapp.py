@@ -1,0 +1,490 @@
+"""The WhatsApp channel, on Meta's Cloud API.
+
+Inbound: Meta POSTs signed webhooks to ``/webhooks/whatsapp``. Each request is verified, every
+message and status in it is stored under its own key, the request is answered 200, and only
+then are the units processed, in tracked background tasks, one after another per sender.
+A unit stored before a crash is replayed on the next start; a unit Meta delivers twice is
+stored once. Images and documents are fetched at once, since media ids expire.
+
+Outbound: the core's replies are rendered as text, reply buttons or list messages
+(:mod:`bot.channels.whatsapp_render`) and sent through :class:`GraphClient` with retries.
+Bot-initiated sends obey the 24-hour rule: outside the window an approved template goes out
+instead (:mod:`bot.channels.whatsapp_templates`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.app import Sender
+from bot.channels.whatsapp_api import (
+    Backoff,
+    GraphApiError,
+    GraphClient,
+    MediaTooLarge,
+    Sleep,
+    default_backoff,
+)
+from bot.channels.whatsapp_render import FilePart, MessagePart, media_payload, render_reply
+from bot.channels.whatsapp_templates import (
+    DEFAULT_TEMPLATES,
+    TemplateError,
+    TemplateRequest,
+    TemplateSpec,
+    resolve_template,
+    template_payload,
+    window_open,
+)
+from bot.channels.whatsapp_webhook import (
+    SIGNATURE_HEADER,
+    ParsedMessage,
+    Unit,
+    parse_message,
+    parse_status,
+    signature_is_valid,
+    unit_from_stored,
+    units_from_payload,
+)
+from bot.config import ConfigError, Settings
+from handlers.messages import Attachment, Incoming, Outcome, Reply
+from storage.db import Database
+from storage.inbound import InboundStore
+from storage.message_status import STATUS_RANK, MessageStatus, OutgoingMessage
+from storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+WEBHOOK_PATH = "/webhooks/whatsapp"
+# Cloud API limits are 5 MB (images) and 100 MB (documents); SASI keeps eviden up to this.
+DEFAULT_MAX_MEDIA_BYTES = 25 * 1024 * 1024
+# Said on the button that opens a list, until the catalogues carry "whatsapp.list_button".
+_LIST_BUTTON_FALLBACK = {"id": "Pilih", "en": "Choose"}
+
+Clock = Callable[[], datetime]
+
+
+class WhatsAppCore(Protocol):
+    """What the channel needs of :class:`bot.app.Core`."""
+
+    @property
+    def database(self) -> Database: ...
+
+    @property
+    def inbound(self) -> InboundStore: ...
+
+    async def handle(self, incoming: Incoming) -> Outcome: ...
+
+    async def last_inbound_at(self, channel: str, external_id: str) -> datetime | None: ...
+
+    def register_sender(self, channel: str, sender: Sender) -> None: ...  # bot.app.Sender
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _list_button_label(locale: str) -> str:
+    try:
+        from handlers.i18n import Translator
+
+        translate = Translator(locale)
+        if translate.has("whatsapp.list_button"):
+            return translate("whatsapp.list_button")
+    except Exception:  # the catalogues may not exist yet; the fallback is fine
+        log.debug("no catalogue entry for whatsapp.list_button", exc_info=True)
+    return _LIST_BUTTON_FALLBACK.get(locale, _LIST_BUTTON_FALLBACK["id"])
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe_file_name(name: str) -> str:
+    cleaned = _UNSAFE_NAME.sub("_", Path(name).name).strip("._")
+    return cleaned[:100] or "file"
+
+
+_EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "application/pdf": ".pdf",
+}
+
+
+class WhatsAppChannel:
+    """WhatsApp Cloud API channel: webhook in, Graph API out."""
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        settings: Settings,
+        core: WhatsAppCore,
+        *,
+        templates: Mapping[str, TemplateSpec] = DEFAULT_TEMPLATES,
+        clock: Clock = _utcnow,
+        sleep: Sleep = asyncio.sleep,
+        backoff: Backoff = default_backoff,
+        max_attempts: int = 6,
+        max_media_bytes: int = DEFAULT_MAX_MEDIA_BYTES,
+    ) -> None:
+        missing = [
+            variable
+            for variable, value in (
+                ("WHATSAPP_TOKEN", settings.whatsapp_token),
+                ("WHATSAPP_PHONE_NUMBER_ID", settings.whatsapp_phone_number_id),
+                ("WHATSAPP_APP_SECRET", settings.whatsapp_app_secret),
+                ("WHATSAPP_VERIFY_TOKEN", settings.whatsapp_verify_token),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(f"the WhatsApp channel needs {', '.join(missing)}")
+        self._settings = settings
+        self._core = core
+        self._token: str = settings.whatsapp_token or ""
+        self._phone_number_id: str = settings.whatsapp_phone_number_id or ""
+        self._app_secret: str = settings.whatsapp_app_secret or ""
+        self._verify_token: str = settings.whatsapp_verify_token or ""
+        self.templates = templates
+        self._clock = clock
+        self._sleep = sleep
+        self._backoff = backoff
+        self._max_attempts = max_attempts
+        self._max_media_bytes = max_media_bytes
+        self._media_dir = settings.attachments_dir / "whatsapp"
+        self._list_button = _list_button_label(settings.locale)
+        self._session: aiohttp.ClientSession | None = None
+        self._client: GraphClient | None = None
+        self._queues: dict[str, deque[Unit]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._queued: set[str] = set()
+        self.stop_grace = 30.0  # seconds stop() waits for work in flight
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        """``GET`` for Meta's verification handshake, ``POST`` for notifications."""
+        app.router.add_get(WEBHOOK_PATH, self._verify)
+        app.router.add_post(WEBHOOK_PATH, self._receive)
+
+    async def start(self) -> None:
+        """Open the HTTP session, offer ``send`` to the core, replay what a crash left."""
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        self._client = GraphClient(
+            self._session,
+            base_url=self._settings.whatsapp_api_base_url,
+            phone_number_id=self._phone_number_id,
+            token=self._token,
+            sleep=self._sleep,
+            backoff=self._backoff,
+            max_attempts=self._max_attempts,
+        )
+        self._core.register_sender(CHANNEL, self.send)
+        stored = await self._core.inbound.unprocessed(CHANNEL)
+        for update in stored:
+            unit = unit_from_stored(update.update_key, update.payload)
+            if unit is None:
+                log.warning("cannot replay stored WhatsApp update %s", update.update_key)
+                continue
+            self._enqueue(unit)
+        if stored:
+            log.info("replaying %d stored WhatsApp update(s)", len(stored))
+
+    async def stop(self) -> None:
+        """Finish the work in flight (what is cut short is replayed on the next start)."""
+        workers = list(self._workers.values())
+        if workers:
+            _done, pending = await asyncio.wait(workers, timeout=self.stop_grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
+        self._client = None
+
+    async def idle(self) -> None:
+        """Wait until every stored unit has been processed (tests and orderly shutdown)."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+    @property
+    def client(self) -> GraphClient:
+        if self._client is None:
+            raise RuntimeError("the WhatsApp channel is not started")
+        return self._client
+
+    # -- webhook ---------------------------------------------------------------------------
+
+    async def _verify(self, request: web.Request) -> web.StreamResponse:
+        """Meta's subscription handshake: echo ``hub.challenge`` if the token matches."""
+        mode = request.query.get("hub.mode", "")
+        token = request.query.get("hub.verify_token", "")
+        challenge = request.query.get("hub.challenge", "")
+        token_ok = _constant_time_equal(token, self._verify_token)
+        if mode == "subscribe" and token_ok:
+            log.info("WhatsApp webhook verified")
+            return web.Response(text=challenge)
+        log.warning("WhatsApp webhook verification refused (mode %r)", mode)
+        return web.Response(status=403)
+
+    async def _receive(self, request: web.Request) -> web.StreamResponse:
+        """Verify, store every unit, answer 200; processing follows in the background."""
+        body = await request.read()
+        if not signature_is_valid(self._app_secret, body, request.headers.get(SIGNATURE_HEADER)):
+            log.warning("refused a WhatsApp webhook with a missing or wrong signature")
+            return web.Response(status=403)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            log.warning("refused a signed WhatsApp webhook that is not JSON")
+            return web.Response(status=400)
+        if not isinstance(payload, dict):
+            return web.Response(status=400)
+        # A database failure here propagates as a 500, so Meta delivers the request again;
+        # units stored before the failure are queued all the same.
+        for unit in units_from_payload(payload, self._phone_number_id):
+            if await self._core.inbound.store(CHANNEL, unit.key, unit.payload):
+                self._enqueue(unit)
+            elif unit.key not in self._queued and not await self._core.inbound.is_processed(
+                CHANNEL, unit.key
+            ):
+                # Stored by an earlier delivery whose processing failed: try it again (the
+                # engine's claim still guarantees it is handled once).
+                log.info("WhatsApp update %s delivered again before it was processed", unit.key)
+                self._enqueue(unit)
+            else:
+                log.info("WhatsApp update %s was delivered before; ignored", unit.key)
+        return web.Response(status=200)
+
+    # -- processing ------------------------------------------------------------------------
+
+    def _enqueue(self, unit: Unit) -> None:
+        if self._client is None:
+            # Stored while the channel is not running (the server starts first and stops
+            # last): start() replays it.
+            return
+        if unit.key in self._queued:
+            return
+        self._queued.add(unit.key)
+        self._queues.setdefault(unit.lane, deque()).append(unit)
+        if unit.lane not in self._workers:
+            self._workers[unit.lane] = asyncio.create_task(
+                self._drain(unit.lane), name=f"whatsapp:{unit.lane}"
+            )
+
+    async def _drain(self, lane: str) -> None:
+        # One worker per lane keeps a sender's messages in order without holding up others.
+        queue = self._queues[lane]
+        try:
+            while queue:
+                unit = queue[0]
+                try:
+                    await self._process(unit)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Left unprocessed in the database: replayed on the next start.
+                    log.exception("processing WhatsApp update %s failed", unit.key)
+                finally:
+                    queue.popleft()
+                    self._queued.discard(unit.key)
+        finally:
+            del self._workers[lane]
+            if not queue:
+                del self._queues[lane]
+
+    async def _process(self, unit: Unit) -> None:
+        if unit.payload.get("kind") == "status":
+            await self._record_status(unit)
+            return
+        message = parse_message(unit.payload)
+        incoming = await self._incoming(message)
+        outcome = await self._core.handle(incoming)
+        if outcome.duplicate:
+            log.info("WhatsApp message %s was processed before", message.message_id)
+            return
+        await self._send_replies(message.sender, outcome.replies)
+
+    async def _incoming(self, message: ParsedMessage) -> Incoming:
+        attachments: tuple[Attachment, ...] = ()
+        too_large = False
+        if message.media is not None:
+            try:
+                attachments = (await self._fetch_media(message),)
+            except MediaTooLarge:
+                too_large = True
+        return Incoming(
+            channel=CHANNEL,
+            sender_id=message.sender,
+            text=message.text,
+            choice=message.choice,
+            attachments=attachments,
+            unsupported=message.unsupported,
+            sender_name=message.sender_name,
+            update_key=message.message_id,
+            too_large=too_large,
+        )
+
+    async def _fetch_media(self, message: ParsedMessage) -> Attachment:
+        media = message.media
+        assert media is not None
+        info = await self.client.media_info(media.media_id)
+        if info.file_size is not None and info.file_size > self._max_media_bytes:
+            log.info("WhatsApp media %s is %d bytes; not kept", media.media_id, info.file_size)
+            raise MediaTooLarge(media.media_id)
+        mime_type = media.mime_type or info.mime_type
+        file_name = media.file_name or (
+            f"{media.kind}-{_safe_file_name(media.media_id)}"
+            f"{_EXTENSIONS.get((mime_type or '').split(';')[0], '')}"
+        )
+        self._media_dir.mkdir(parents=True, exist_ok=True)
+        # The message id makes the name unique; the user's file name keeps it recognisable.
+        destination = self._media_dir / (
+            f"{_safe_file_name(message.message_id)[-40:]}-{_safe_file_name(file_name)}"
+        )
+        size = await self.client.download(info.url, destination, self._max_media_bytes)
+        return Attachment(
+            kind="photo" if media.kind == "image" else "document",
+            path=destination,
+            file_name=file_name,
+            mime_type=mime_type,
+            size=size,
+        )
+
+    async def _record_status(self, unit: Unit) -> None:
+        event = parse_status(unit.payload)
+        if event.status == "failed":
+            log.error(
+                "WhatsApp message %s to %s failed: %s %s %s",
+                event.message_id,
+                event.recipient,
+                event.error_code,
+                event.error_title,
+                event.error_details or "",
+            )
+        async with self._core.database.sessions() as session, session.begin():
+            existing = await session.scalar(
+                select(MessageStatus).where(
+                    MessageStatus.wamid == event.message_id, MessageStatus.status == event.status
+                )
+            )
+            if existing is None:
+                session.add(
+                    MessageStatus(
+                        wamid=event.message_id,
+                        recipient=event.recipient,
+                        status=event.status,
+                        error_code=event.error_code,
+                        error_title=(event.error_title or None) and event.error_title[:200],
+                        error_details=event.error_details,
+                        status_at=event.timestamp,
+                    )
+                )
+            sent = await session.scalar(
+                select(OutgoingMessage).where(OutgoingMessage.wamid == event.message_id)
+            )
+            if sent is not None and STATUS_RANK.get(event.status, 0) >= STATUS_RANK.get(
+                sent.last_status or "", 0
+            ):
+                sent.last_status = event.status
+                sent.last_status_at = event.timestamp or utcnow()
+        await self._core.inbound.mark_processed(CHANNEL, unit.key)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def send(
+        self,
+        external_id: str,
+        replies: Sequence[Reply],
+        *,
+        template: TemplateRequest | None = None,
+    ) -> None:
+        """Bot-initiated send: free-form inside the 24-hour window, else the template.
+
+        ``template`` names the purpose (a key of :attr:`templates`) and its parameters. With
+        the window closed and no usable template, :class:`TemplateError` is logged and raised
+        to the caller, so whoever asked for the send learns that nothing went out.
+        """
+        last_inbound = await self._core.last_inbound_at(CHANNEL, external_id)
+        if window_open(last_inbound, self._clock()):
+            await self._send_replies(external_id, replies)
+            return
+        try:
+            spec = resolve_template(self.templates, template)
+        except TemplateError as exc:
+            log.error("WhatsApp message to %s not sent: %s", external_id, exc)
+            raise
+        assert template is not None
+        payload = template_payload(external_id, spec, template.parameters)
+        wamid = await self.client.send_message(payload)
+        await self._record_outgoing(wamid, external_id, "template", spec.name)
+
+    async def _send_replies(self, to: str, replies: Sequence[Reply]) -> None:
+        """Send replies to a person who wrote within the window, in order."""
+        for reply in replies:
+            for part in render_reply(to, reply, self._list_button):
+                if isinstance(part, MessagePart):
+                    payload = part.payload
+                else:
+                    payload = await self._upload(part)
+                wamid = await self.client.send_message(payload)
+                await self._record_outgoing(wamid, to, str(payload["type"]), None)
+
+    async def _upload(self, part: FilePart) -> dict[str, Any]:
+        media_id = await self.client.upload_media(
+            part.file.path, part.mime_type, part.file.file_name
+        )
+        return media_payload(part, media_id)
+
+    async def _record_outgoing(
+        self, wamid: str, recipient: str, kind: str, template_name: str | None
+    ) -> None:
+        try:
+            async with self._core.database.sessions() as session, session.begin():
+                sent = OutgoingMessage(
+                    wamid=wamid, recipient=recipient, kind=kind, template_name=template_name
+                )
+                # A status webhook can overtake this insert; pick up what it already said.
+                for status in await session.scalars(
+                    select(MessageStatus).where(MessageStatus.wamid == wamid)
+                ):
+                    if STATUS_RANK.get(status.status, 0) >= STATUS_RANK.get(
+                        sent.last_status or "", 0
+                    ):
+                        sent.last_status = status.status
+                        sent.last_status_at = status.status_at or status.received_at
+                session.add(sent)
+        except IntegrityError:
+            log.warning("WhatsApp message %s was recorded before", wamid)
+
+
+def _constant_time_equal(given: str, expected: str) -> bool:
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+__all__ = [
+    "CHANNEL",
+    "WEBHOOK_PATH",
+    "GraphApiError",
+    "TemplateError",
+    "TemplateRequest",
+    "WhatsAppChannel",
+]
