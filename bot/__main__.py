@@ -56,9 +56,8 @@ async def run_terminal(settings: Settings, core: Core) -> int:
         # A newcomer's first run: give them a Pemda to talk about.
         from bot.demo import seed_demo
 
+        # The similarity index reads the new ideas from the database before its next search.
         await seed_demo(core.database)
-        core.similarity = await _rebuild_similarity(core)
-        core.engine.similarity = core.similarity
         print(t("terminal.seeded"), file=sys.stderr)
     terminal = TerminalChannel(
         core.handle, settings.attachments_dir, banner=t("terminal.banner"), t=t
@@ -66,12 +65,6 @@ async def run_terminal(settings: Settings, core: Core) -> int:
     core.register_sender(terminal.name, terminal.send)
     await terminal.run()
     return 0
-
-
-async def _rebuild_similarity(core: Core):  # type: ignore[no-untyped-def]
-    from bot.similarity_loader import build_similarity_index
-
-    return await build_similarity_index(core.database)
 
 
 async def run_servers(settings: Settings, core: Core, channels: list[Channel]) -> int:

@@ -74,7 +74,11 @@ class Core:
 
     async def mark_blocked(self, channel: str, external_id: str) -> None:
         """Record that a person blocked the bot on a channel (so nothing more is sent there)."""
-        async with self.database.sessions() as session, session.begin():
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
             identity = await _identity(session, channel, external_id)
             if identity is not None:
                 identity.blocked_at = utcnow()

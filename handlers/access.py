@@ -24,9 +24,9 @@ def is_allowed(user: User, access: Access) -> bool:
         return True
     if not user.is_registered:
         return False
-    roles = roles_of(user)
     if access is Access.REGISTERED:
         return True
+    roles = roles_of(user)  # loaded by the caller only for the elevated levels
     if access is Access.COORDINATOR:
         return bool(roles & {Role.COORDINATOR, Role.BAPPEDA, Role.ADMIN})
     return bool(roles & {Role.BAPPEDA, Role.ADMIN})

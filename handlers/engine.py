@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.access import Access, is_allowed
 from handlers.commands import Command, CommandTable, parse_command
 from handlers.context import StepContext
-from handlers.flow import Answer, FlowRegistry, Frame, Transition
+from handlers.flow import OFFERED_BELOW, Answer, FlowRegistry, Frame, Transition
 from handlers.i18n import Translator
 from handlers.messages import MAX_CHOICES, Incoming, Outcome, Reply
 from handlers.ports import SimilarityService
-from handlers.text import MAX_MESSAGE_CHARS, clean_text
+from handlers.text import MAX_MESSAGE_CHARS, clean_text, is_small_number
 from storage.db import Database
 from storage.inbound import claim_update
 from storage.models import ConversationState, Identity, User, utcnow
@@ -37,6 +37,10 @@ Clock = Callable[[], datetime]
 system_clock: Clock = utcnow
 
 CANCEL_COMMANDS = ("batal", "cancel")
+OWNER_CACHE_SIZE = 100_000
+# last_inbound_at only feeds WhatsApp's 24-hour window: a minute's precision saves a write
+# on almost every message.
+INBOUND_STAMP_RESOLUTION = timedelta(minutes=1)
 MAX_FALLTHROUGH = 4  # frames an answer may fall through before it is treated as idle chat
 
 
@@ -91,34 +95,47 @@ class Engine:
         self.flows = flows or build_flows()
         self.commands = commands or build_commands()
         self._locks = KeyedLocks()
+        self._owners: dict[tuple[str, str], int] = {}
 
     # -- the public entry point ---------------------------------------------------------------
 
     async def handle(self, incoming: Incoming) -> Outcome:
         """Process one message. A redelivered ``update_key`` gives ``Outcome(duplicate=True)``."""
-        user_id = await self._resolve_user(incoming)
-        async with self._locks.hold(user_id):
-            try:
-                return await self._handle_locked(user_id, incoming)
-            except Exception:
-                # Nothing was committed: the person's answer is not lost, they can send it again.
-                log.exception("step failed for %s:%s", incoming.channel, incoming.sender_id)
-                t = Translator(self.default_locale)
-                return Outcome(replies=[Reply(t("error.internal"))])
+        for _attempt in range(3):
+            user_id = await self._resolve_user(incoming)
+            async with self._locks.hold(user_id):
+                try:
+                    outcome = await self._handle_locked(user_id, incoming)
+                except Exception:
+                    # Nothing was committed: the answer is not lost, it can be sent again.
+                    log.exception("step failed for %s:%s", incoming.channel, incoming.sender_id)
+                    t = Translator(self.default_locale)
+                    return Outcome(replies=[Reply(t("error.internal"))])
+            if outcome is not None:
+                return outcome
+            # The identity was linked to another person while we waited: use that person.
+        raise RuntimeError(f"{incoming.channel}:{incoming.sender_id} keeps changing owner")
 
-    async def _handle_locked(self, user_id: int, incoming: Incoming) -> Outcome:
-        async with self.database.sessions() as session:
+    async def _handle_locked(self, user_id: int, incoming: Incoming) -> Outcome | None:
+        """None when the identity no longer belongs to ``user_id`` (linked meanwhile)."""
+        async with self.database.writing(), self.database.sessions() as session:
             async with session.begin():
+                loaded = await self._load_person(session, incoming)
+                assert loaded is not None  # created by _resolve_user
+                identity, user = loaded
+                if identity.user_id != user_id:
+                    self._owners.pop((incoming.channel, incoming.sender_id), None)
+                    return None
                 if incoming.update_key is not None and not await claim_update(
                     session, incoming.channel, incoming.update_key
                 ):
                     return Outcome(duplicate=True)
-                user = await self._load_user(session, user_id)
-                identity = await self._identity(session, incoming)
-                assert identity is not None  # created by _resolve_user
                 now = self.clock()
-                identity.last_inbound_at = now
-                identity.blocked_at = None
+                last = identity.last_inbound_at
+                if last is None or now - last > INBOUND_STAMP_RESOLUTION or last > now:
+                    identity.last_inbound_at = now
+                if identity.blocked_at is not None:
+                    identity.blocked_at = None  # writing to us again means not blocked
                 if incoming.sender_name and not identity.display_name:
                     identity.display_name = incoming.sender_name[:200]
                 state = await self._load_state(session, user_id)
@@ -142,17 +159,35 @@ class Engine:
 
     # -- identities and state -------------------------------------------------------------------
 
-    async def _identity(self, session: AsyncSession, incoming: Incoming) -> Identity | None:
-        return await session.scalar(
-            select(Identity).where(
-                Identity.channel == incoming.channel, Identity.external_id == incoming.sender_id
-            )
+    async def _identity(
+        self, session: AsyncSession, incoming: Incoming, lock: bool = False
+    ) -> Identity | None:
+        query = select(Identity).where(
+            Identity.channel == incoming.channel, Identity.external_id == incoming.sender_id
         )
+        if lock and not self.database.is_sqlite:
+            query = query.with_for_update()  # linking moves identities between people
+        return await session.scalar(query)
 
     async def _resolve_user(self, incoming: Incoming) -> int:
-        """The person behind a channel identity, created on first contact."""
+        """The person behind a channel identity, created on first contact.
+
+        Cached in memory: an identity changes hands only when linked, and the engine re-checks
+        the owner inside each transaction (dropping a stale entry), so the cache is only a hint.
+        """
+        key = (incoming.channel, incoming.sender_id)
+        cached = self._owners.get(key)
+        if cached is not None:
+            return cached
+        user_id = await self._resolve_user_from_db(incoming)
+        if len(self._owners) >= OWNER_CACHE_SIZE:
+            self._owners.clear()  # crude, but bounded; refilled one query per person
+        self._owners[key] = user_id
+        return user_id
+
+    async def _resolve_user_from_db(self, incoming: Incoming) -> int:
         for _attempt in range(3):
-            async with self.database.sessions() as session:
+            async with self.database.writing(), self.database.sessions() as session:
                 identity = await self._identity(session, incoming)
                 if identity is not None:
                     return identity.user_id
@@ -174,13 +209,23 @@ class Engine:
                     await session.rollback()  # created concurrently: read it on the next pass
         raise RuntimeError(f"could not resolve {incoming.channel}:{incoming.sender_id}")
 
-    async def _load_user(self, session: AsyncSession, user_id: int) -> User:
-        query = select(User).where(User.id == user_id)
+    async def _load_person(
+        self, session: AsyncSession, incoming: Incoming
+    ) -> tuple[Identity, User] | None:
+        """The identity and its person in one query, both locked on PostgreSQL.
+
+        The person's row is their lock across processes; the identity's, because linking
+        moves identities between people. (SQLite has one writer: ``Database.writing``.)
+        """
+        query = (
+            select(Identity, User)
+            .join(User, Identity.user_id == User.id)
+            .where(Identity.channel == incoming.channel, Identity.external_id == incoming.sender_id)
+        )
         if not self.database.is_sqlite:
-            # The person's row is their lock across processes (SQLite has one writer anyway).
-            query = query.with_for_update(of=User)
-        user = (await session.scalars(query)).unique().one()
-        return user
+            query = query.with_for_update(of=[Identity, User])
+        row = (await session.execute(query)).unique().first()
+        return None if row is None else (row[0], row[1])
 
     async def _load_state(self, session: AsyncSession, user_id: int) -> _State:
         query = select(ConversationState).where(ConversationState.user_id == user_id)
@@ -230,10 +275,15 @@ class Engine:
             elif incoming.choice in state.offered:
                 choice = incoming.choice
                 text = None
+            elif self._offered_below(state, incoming.choice):
+                # A button of the question under an open menu: close the menu, answer below.
+                while state.frames and self.flows.is_menu(state.frames[-1]):
+                    state.frames.pop()
+                choice, text = incoming.choice, None
             else:
                 out.append(Reply(t("input.stale_button")))
                 return out + await self._reask(ctx, state, or_menu=True)
-        elif text is not None and text.isdigit() and state.offered:
+        elif text is not None and is_small_number(text) and state.offered:
             number = int(text)
             if 1 <= number <= len(state.offered):
                 picked = state.offered[number - 1]
@@ -251,6 +301,18 @@ class Engine:
         if not state.frames:
             return await self._idle(ctx, state, answer)
         return await self._answer(ctx, state, answer)
+
+    def _offered_below(self, state: _State, payload: str) -> bool:
+        """Whether ``payload`` was offered by the question under the open menus."""
+        menus = 0
+        for frame in reversed(state.frames):
+            if not self.flows.is_menu(frame):
+                break
+            menus += 1
+        if menus == 0 or menus == len(state.frames):
+            return False
+        bottom_menu = state.frames[len(state.frames) - menus]
+        return payload in (bottom_menu.data.get(OFFERED_BELOW) or [])
 
     async def _answer(self, ctx: StepContext, state: _State, answer: Answer) -> list[Reply]:
         out: list[Reply] = []
@@ -286,6 +348,8 @@ class Engine:
                 del state.frames[existing + 1 :]
                 out.append(Reply(ctx.t("flow.already_running")))
             else:
+                # Remember the buttons of the question underneath, so they keep working.
+                transition.push.data[OFFERED_BELOW] = list(state.offered)
                 state.frames.append(transition.push)
         if resumed and out and not out[-1].choices:
             out.append(Reply(ctx.t("flow.resume")))
@@ -329,18 +393,13 @@ class Engine:
     async def _command(self, ctx: StepContext, state: _State, name: str, args: str) -> list[Reply]:
         t = ctx.t
         if name in CANCEL_COMMANDS:
-            # /batal ends everything under way; drafts are dropped only when asked to.
-            out = [Reply(t("flow.cancelled" if state.frames else "flow.nothing_to_cancel"))]
-            state.frames.clear()
-            if ctx.user.is_registered:
-                out.append(self._menu(ctx))
-            return out
+            return await self._cancel(ctx, state)
         command = self.commands.find(name)
         if command is None:
             return [Reply(t("command.unknown", command="/" + name))] + await self._reask(
                 ctx, state, or_menu=True
             )
-        if not is_allowed(ctx.user, command.access):
+        if not await self._allowed(ctx, command.access):
             return await self._refuse(ctx, state, command)
         transition = await command.run(ctx, args)
         if transition.push is None and not transition.end and transition.goto is None:
@@ -353,6 +412,31 @@ class Engine:
                 out.append(await self._ask(ctx, state.frames[-1]))
             return out
         return await self._apply(ctx, state, transition)
+
+    async def _allowed(self, ctx: StepContext, access: Access) -> bool:
+        """The one role check. Roles are read only when a command needs more than registration."""
+        if access in (Access.COORDINATOR, Access.BAPPEDA) and ctx.user.is_registered:
+            await ctx.session.refresh(ctx.user, attribute_names=["roles"])
+        return is_allowed(ctx.user, access)
+
+    async def _cancel(self, ctx: StepContext, state: _State) -> list[Reply]:
+        """/batal: close open menus; with no menu open, drop the work under way."""
+        t = ctx.t
+        if state.frames and self.flows.is_menu(state.frames[-1]):
+            while state.frames and self.flows.is_menu(state.frames[-1]):
+                state.frames.pop()
+            if state.frames:
+                # Only a menu was open: the draft underneath is kept and asked again.
+                return [Reply(t("flow.menu_closed")), await self._ask(ctx, state.frames[-1])]
+            out = [Reply(t("flow.menu_closed"))]
+        elif state.frames:
+            state.frames.clear()
+            out = [Reply(t("flow.cancelled"))]
+        else:
+            out = [Reply(t("flow.nothing_to_cancel"))]
+        if ctx.user.is_registered:
+            out.append(self._menu(ctx))
+        return out
 
     async def _refuse(self, ctx: StepContext, state: _State, command: Command) -> list[Reply]:
         t = ctx.t
@@ -375,7 +459,7 @@ class Engine:
         command = self.commands.find(parsed[0])
         if command is None or not command.in_groups:
             return [Reply(ctx.t("group.private_only"))] if command is not None else []
-        if not is_allowed(ctx.user, command.access) or command.access in (
+        if not await self._allowed(ctx, command.access) or command.access in (
             Access.ANYONE,
             Access.REGISTERED,
         ):

@@ -115,6 +115,8 @@ class Flow:
     name: str
     first: str
     steps: dict[str, Step] = field(default_factory=dict)
+    # A menu (language, my ideas) is light: /batal closes it without touching the work below.
+    is_menu: bool = False
 
     def step(self, name: str) -> Callable[[type[Any]], type[Any]]:
         """Class decorator registering a step class (instantiated without arguments)."""
@@ -132,6 +134,9 @@ class Flow:
         return Frame(flow=self.name, step=step or self.first, data=dict(data or {}))
 
 
+OFFERED_BELOW = "_offered_below"  # frame data key: the buttons of the question underneath
+
+
 class FlowRegistry:
     def __init__(self) -> None:
         self._flows: dict[str, Flow] = {}
@@ -142,6 +147,10 @@ class FlowRegistry:
 
     def get(self, name: str) -> Flow | None:
         return self._flows.get(name)
+
+    def is_menu(self, frame: Frame) -> bool:
+        flow = self._flows.get(frame.flow)
+        return flow is not None and flow.is_menu
 
     def step(self, frame: Frame) -> Step | None:
         flow = self._flows.get(frame.flow)

@@ -212,7 +212,8 @@ async def _join(ctx: StepContext, idea: Idea) -> Transition:
 
     t = ctx.t
     if idea.owner_id == ctx.user.id:
-        return end(Reply(t("dup.own_idea", name=idea.name), choices=main_menu_choices(t)))
+        # Nothing to join; keep the draft and let the person choose again.
+        return stay(Reply(t("dup.own_idea", name=idea.name)))
     if not any(c.user_id == ctx.user.id for c in idea.collaborators):
         ctx.session.add(IdeaCollaborator(idea_id=idea.id, user_id=ctx.user.id))
     return end(Reply(t("dup.joined", name=idea.name, id=idea.id), choices=main_menu_choices(t)))
@@ -391,6 +392,7 @@ async def answer_attachments(ctx: StepContext, frame: Frame, answer: Answer) -> 
     kept: list[dict[str, Any]] = list(frame.data.get("attachments") or [])
     for attachment in answer.attachments:
         if len(kept) >= MAX_ATTACHMENTS:
+            frame.data["attachments"] = kept  # keep what did fit from this message
             return stay(Reply(ctx.t("intake.attachments_full", limit=MAX_ATTACHMENTS)))
         kept.append(
             {

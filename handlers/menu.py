@@ -25,8 +25,9 @@ def main_menu(ctx: StepContext) -> Reply:
 
 
 async def help_command(ctx: StepContext, args: str) -> Transition:
-    key = "help.registered" if ctx.user.is_registered else "help.newcomer"
-    return Transition(say=[Reply(ctx.t(key))])
+    if ctx.user.is_registered:
+        return Transition(say=[Reply(ctx.t("help.registered"), choices=main_menu_choices(ctx.t))])
+    return Transition(say=[Reply(ctx.t("help.newcomer"))])
 
 
 async def start_command(ctx: StepContext, args: str) -> Transition:
@@ -45,7 +46,7 @@ async def start_command(ctx: StepContext, args: str) -> Transition:
     return push(registration.flow.new_frame(), Reply(ctx.t("registration.welcome")))
 
 
-language_flow = Flow(name="language", first="choose")
+language_flow = Flow(name="language", first="choose", is_menu=True)
 
 
 async def language_command(ctx: StepContext, args: str) -> Transition:

@@ -8,6 +8,7 @@ builds renders everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -135,3 +136,27 @@ class Outcome:
     replies: list[Reply] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     duplicate: bool = False  # the update was processed before; nothing was done
+
+
+def coalesce(replies: Sequence[Reply], limit: int = 4096) -> list[Reply]:
+    """Join runs of plain replies into the reply that follows them.
+
+    The core often says two things at once ("Cancelled." then the menu); a chat app shows
+    them best as one message with the buttons under it: one notification instead of two, one
+    request instead of two. Choices and files end a run; nothing longer than ``limit``
+    characters is made.
+    """
+    merged: list[Reply] = []
+    for reply in replies:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and not previous.choices
+            and previous.file is None
+            and reply.file is None  # a file's caption is short: keep the text on its own
+            and len(previous.text) + 2 + len(reply.text) <= limit
+        ):
+            merged[-1] = Reply(text=f"{previous.text}\n\n{reply.text}", choices=reply.choices)
+        else:
+            merged.append(reply)
+    return merged

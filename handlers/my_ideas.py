@@ -11,7 +11,8 @@ from handlers.text import shorten
 from storage.models import Idea
 from storage.queries import can_see_idea, ideas_by_id, ideas_of
 
-flow = Flow(name="my_ideas", first="list")
+flow = Flow(name="my_ideas", first="list", is_menu=True)
+MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger number is no idea of anyone's
 
 
 def _line(ctx: StepContext, number: int, idea: Idea) -> str:
@@ -52,7 +53,7 @@ def detail_text(ctx: StepContext, idea: Idea) -> str:
 async def my_ideas_command(ctx: StepContext, args: str) -> Transition:
     arg = args.strip().lstrip("#")
     if arg:
-        if not arg.isdigit():
+        if not (arg.isascii() and arg.isdigit()):
             return Transition(say=[Reply(ctx.t("my_ideas.bad_id"))])
         return Transition(say=[await _detail(ctx, int(arg))])
     ideas = await ideas_of(ctx.session, ctx.user.id)
@@ -65,6 +66,8 @@ async def my_ideas_command(ctx: StepContext, args: str) -> Transition:
 
 async def _detail(ctx: StepContext, idea_id: int) -> Reply:
     # The id may come from anyone typing any number: never show what is not theirs.
+    if not 0 < idea_id <= MAX_ID:
+        return Reply(ctx.t("my_ideas.not_yours"))
     idea = (await ideas_by_id(ctx.session, [idea_id])).get(idea_id)
     if idea is None or not can_see_idea(idea, ctx.user):
         return Reply(ctx.t("my_ideas.not_yours"))
@@ -78,7 +81,10 @@ async def ask_list(ctx: StepContext, frame: Frame) -> Reply:
     start = page.first_number - 1
     shown = ideas[start : start + len([c for c in page.items if c.payload.startswith("idea:")])]
     lines = [ctx.t("my_ideas.title", count=len(ideas))]
-    lines += [_line(ctx, start + n, idea) for n, idea in enumerate(shown, start=1)]
+    if page.pages > 1:
+        lines.append(ctx.t("choices.page_of", page=page.page + 1, pages=page.pages))
+    # Numbered as the buttons of this page are, so a typed number picks what it says.
+    lines += [_line(ctx, n, idea) for n, idea in enumerate(shown, start=1)]
     lines.append(ctx.t("my_ideas.choose"))
     return Reply("\n".join(lines), choices=tuple(page.items))
 

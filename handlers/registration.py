@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from handlers.context import StepContext
 from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay
@@ -13,12 +17,14 @@ from handlers.messages import Delivery, Reply, TemplateCall
 from handlers.nip import NipProblem, parse_nip
 from handlers.opd_picker import OpdPicker, Picked, Problem
 from handlers.text import has_word_character, one_line
-from storage.models import Identity
+from storage.models import Identity, LinkAttempt, LinkEvent
 from storage.queries import reachable_identities, user_by_nip
 
 NAME_MAX = 120
 POSITION_MAX = 200
-LINK_ATTEMPTS = 3
+LINK_ATTEMPTS = 3  # wrong codes before one attempt ends
+CODES_PER_DAY = 3  # codes sent to one person per day, whoever asks
+WRONG_CODES_PER_DAY = 6  # wrong guesses against one person per day, whoever guesses
 
 flow = Flow(name="registration", first="name")
 opd_picker = OpdPicker(prefix="opd", prompt_key="registration.ask_opd")
@@ -81,6 +87,12 @@ async def _start_link(ctx: StepContext, frame: Frame, owner_id: int, nip: str) -
     ]
     if not targets:
         return stay(Reply(ctx.t("link.unreachable")))
+    if (
+        await _recent(ctx, owner_id, LinkEvent.CODE_SENT) >= CODES_PER_DAY
+        or await _recent(ctx, owner_id, LinkEvent.WRONG_CODE) >= WRONG_CODES_PER_DAY
+    ):
+        return stay(Reply(ctx.t("link.too_many")))
+    _record(ctx, owner_id, LinkEvent.CODE_SENT)
     code = f"{secrets.randbelow(1_000_000):06d}"
     frame.data.update(
         link_owner=owner_id,
@@ -109,6 +121,29 @@ async def _start_link(ctx: StepContext, frame: Frame, owner_id: int, nip: str) -
     return goto("link_code", Reply(ctx.t("link.code_sent", channels=", ".join(channel_names))))
 
 
+async def _recent(ctx: StepContext, owner_id: int, event: LinkEvent) -> int:
+    """How many such events concern this person in the last day (across every requester)."""
+    since = ctx.now - timedelta(days=1)
+    count = await ctx.session.scalar(
+        select(func.count())
+        .select_from(LinkAttempt)
+        .where(
+            LinkAttempt.target_user_id == owner_id,
+            LinkAttempt.event == event,
+            LinkAttempt.created_at >= since,
+        )
+    )
+    return int(count or 0)
+
+
+def _record(ctx: StepContext, owner_id: int, event: LinkEvent) -> None:
+    ctx.session.add(
+        LinkAttempt(
+            target_user_id=owner_id, requester_user_id=ctx.user.id, event=event, created_at=ctx.now
+        )
+    )
+
+
 def _digest(code: str, salt: int) -> str:
     return hashlib.sha256(f"{salt}:{code}".encode()).hexdigest()
 
@@ -126,7 +161,12 @@ async def answer_link_code(ctx: StepContext, frame: Frame, answer: Answer) -> Tr
         return await _link(ctx, frame)
     attempts = int(frame.data.get("link_attempts", 0)) + 1
     frame.data["link_attempts"] = attempts
-    if attempts >= LINK_ATTEMPTS:
+    owner_id = int(frame.data["link_owner"])
+    _record(ctx, owner_id, LinkEvent.WRONG_CODE)
+    if (
+        attempts >= LINK_ATTEMPTS
+        or await _recent(ctx, owner_id, LinkEvent.WRONG_CODE) >= WRONG_CODES_PER_DAY
+    ):
         return end(Reply(ctx.t("link.failed")))
     return stay(Reply(ctx.t("link.wrong_code", left=LINK_ATTEMPTS - attempts)))
 
@@ -134,6 +174,7 @@ async def answer_link_code(ctx: StepContext, frame: Frame, answer: Answer) -> Tr
 async def _link(ctx: StepContext, frame: Frame) -> Transition:
     """Move this channel identity to the registered person: their ideas and roles follow."""
     owner_id = int(frame.data["link_owner"])
+    _record(ctx, owner_id, LinkEvent.LINKED)
     identity = await ctx.session.get(Identity, ctx.identity.id)
     assert identity is not None
     identity.user_id = owner_id
@@ -174,8 +215,15 @@ async def answer_position(ctx: StepContext, frame: Frame, answer: Answer) -> Tra
         # Someone registered this NIP while we were talking: go back and link instead.
         return goto("nip", Reply(ctx.t("registration.nip_taken_meanwhile")))
     user = ctx.user
+    try:
+        async with ctx.session.begin_nested():
+            user.nip = str(frame.data["nip"])
+            await ctx.session.flush()
+    except IntegrityError:
+        # Registered by someone else in the same instant (another process): link instead.
+        user.nip = None
+        return goto("nip", Reply(ctx.t("registration.nip_taken_meanwhile")))
     user.full_name = str(frame.data["name"])
-    user.nip = str(frame.data["nip"])
     user.opd_id = int(frame.data["opd_id"])
     user.position = position
     user.registered_at = ctx.now

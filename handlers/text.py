@@ -24,6 +24,11 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def is_small_number(text: str) -> bool:
+    """ASCII digits only, at most three: a choice number (``"²"`` and ``"٣"`` are not)."""
+    return 1 <= len(text) <= 3 and text.isascii() and text.isdigit()
+
+
 def has_word_character(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -33,6 +36,22 @@ class Database:
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
+        self._sqlite_writer = asyncio.Lock()
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Hold while a transaction that writes is open.
+
+        SQLite has one writer at a time; transactions that collide make SQLite's busy handler
+        sleep (1, 2, 5 … 100 ms) and, in WAL mode, can fail outright when a reader upgrades.
+        Queuing writers here costs nothing and removes both. PostgreSQL needs no such queue:
+        its row locks order what must be ordered.
+        """
+        if not self.is_sqlite:
+            yield
+            return
+        async with self._sqlite_writer:
+            yield
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""

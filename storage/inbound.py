@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,13 +28,19 @@ class InboundStore:
 
     async def store(self, channel: str, update_key: str, payload: dict[str, Any] | None) -> bool:
         """Keep an update. False when it was stored before (a redelivery)."""
-        async with self._db.sessions() as session:
-            session.add(InboundUpdate(channel=channel, update_key=update_key, payload=payload))
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-                return False
+        # A plain INSERT (no ORM unit of work): this runs for every update a channel receives.
+        try:
+            async with self._db.writing(), self._db.engine.begin() as conn:
+                await conn.execute(
+                    insert(InboundUpdate).values(
+                        channel=channel,
+                        update_key=update_key,
+                        payload=payload,
+                        received_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            return False
         return True
 
     async def is_processed(self, channel: str, update_key: str) -> bool:
@@ -55,7 +61,7 @@ class InboundStore:
 
     async def mark_processed(self, channel: str, update_key: str) -> None:
         """For updates that never reach the engine (status callbacks, ignored group chatter)."""
-        async with self._db.sessions() as session, session.begin():
+        async with self._db.writing(), self._db.sessions() as session, session.begin():
             await claim_update(session, channel, update_key)
 
 
@@ -72,17 +78,36 @@ async def claim_update(session: AsyncSession, channel: str, update_key: str) -> 
 
     The row is locked on PostgreSQL, so two workers racing on a redelivery process it once.
     """
-    row = await session.scalar(
-        select(InboundUpdate)
-        .where(InboundUpdate.channel == channel, InboundUpdate.update_key == update_key)
-        .with_for_update()
+    now = utcnow()
+    # The common case (a channel stored the update first) is one conditional UPDATE; its row
+    # lock makes a racing worker wait, then find nothing left to claim.
+    claimed = await session.execute(
+        update(InboundUpdate)
+        .where(
+            InboundUpdate.channel == channel,
+            InboundUpdate.update_key == update_key,
+            InboundUpdate.processed_at.is_(None),
+        )
+        .values(processed_at=now)
+        .execution_options(synchronize_session=False)
     )
-    if row is None:
-        row = InboundUpdate(channel=channel, update_key=update_key, processed_at=utcnow())
-        session.add(row)
-        await session.flush()
+    if _rowcount(claimed) == 1:
         return True
-    if row.processed_at is not None:
-        return False
-    row.processed_at = utcnow()
+    exists = await session.scalar(
+        select(InboundUpdate.id).where(
+            InboundUpdate.channel == channel, InboundUpdate.update_key == update_key
+        )
+    )
+    if exists is not None:
+        return False  # processed before
+    # Never stored by a channel (the terminal, tests): record it as processed now.
+    await session.execute(
+        insert(InboundUpdate).values(
+            channel=channel, update_key=update_key, received_at=now, processed_at=now
+        )
+    )
     return True
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

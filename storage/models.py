@@ -125,8 +125,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     opd: Mapped[Opd | None] = relationship(lazy="joined")
-    identities: Mapped[list[Identity]] = relationship(back_populates="user", lazy="selectin")
-    roles: Mapped[list[UserRole]] = relationship(back_populates="user", lazy="selectin")
+    # Loaded only when asked for (queries name it): the engine never needs it per message.
+    identities: Mapped[list[Identity]] = relationship(back_populates="user", lazy="raise")
+    # Read on demand (``session.refresh(user, ["roles"])``) by the one place that checks roles.
+    roles: Mapped[list[UserRole]] = relationship(back_populates="user", lazy="raise")
 
     @property
     def is_registered(self) -> bool:
@@ -274,3 +276,29 @@ class InboundUpdate(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class LinkEvent(enum.StrEnum):
+    CODE_SENT = "code_sent"
+    WRONG_CODE = "wrong_code"
+    LINKED = "linked"
+
+
+class LinkAttempt(Base):
+    """Codes sent and guesses made to link a channel identity to a registered person.
+
+    Kept per target person so that starting over (``/mulai``) cannot reset the limits: NIPs
+    are printed on official documents, and a code must not be guessable by retrying.
+    """
+
+    __tablename__ = "link_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    requester_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    event: Mapped[LinkEvent] = mapped_column(_enum(LinkEvent, "link_event"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

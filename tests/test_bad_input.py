@@ -127,11 +127,23 @@ async def test_a_button_pressed_twice_acts_once(chat: ChatDriver) -> None:
 
 
 async def test_a_button_from_an_old_message_is_refused(chat: ChatDriver) -> None:
-    await chat.register("rina")
-    # The registration's menu offered /ide etc.; then the OPD list was long gone.
-    replies = await chat.press("rina", "opd:1")
+    await chat.say("rina", "/mulai")
+    await chat.say("rina", "Rina Marlina")
+    await chat.say("rina", "199107082019032012")
+    await chat.say("rina", "kesehatan")
+    old_opd_button = chat.payload("rina", "Dinkes")
+    await chat.press("rina", old_opd_button)
+    await chat.say("rina", "Analis")
+    # Registered; the OPD list is an old message now. Its button does nothing but say so.
+    replies = await chat.press("rina", old_opd_button)
     assert replies[0].text == ID("input.stale_button")
     assert replies[-1].choices  # the main menu, so the person can go on
+
+
+async def test_a_forged_button_is_refused(chat: ChatDriver) -> None:
+    await chat.register("rina")
+    replies = await chat.press("rina", "summary:save")
+    assert replies[0].text == ID("input.stale_button")
 
 
 async def test_a_typed_number_out_of_range_is_not_a_choice(chat: ChatDriver) -> None:
@@ -162,3 +174,23 @@ async def test_another_command_mid_intake_keeps_the_draft(chat: ChatDriver) -> N
     assert replies[0].text == ID("intake.intro")
     assert ID("flow.already_running") in chat.text("rina")
     assert replies[-1].text == ID("intake.ask_problem")
+
+
+async def test_digits_that_are_not_ascii_are_not_choices(chat: ChatDriver) -> None:
+    await chat.register("rina")
+    await chat.say("rina", "/ide")
+    for text in ("PUSTAKA", "Antrean panjang di loket.", "Peminjaman mandiri dengan QR."):
+        await chat.say("rina", text)
+    for text in ("Tujuan", "Manfaat", "Siswa"):
+        await chat.say("rina", text)
+    for odd in ("²", "٣", "１", "0001"):
+        replies = await chat.say("rina", odd)
+        assert [r.text for r in replies] == [ID("input.choose_option"), ID("intake.ask_digital")]
+
+
+async def test_odd_idea_numbers_are_answered_not_crashed_on(chat: ChatDriver) -> None:
+    await chat.register("rina")
+    assert (await chat.say("rina", "/ideku ²"))[0].text == ID("my_ideas.bad_id")
+    for number in ("99999999999", "0", "2147483648", "9" * 40):
+        replies = await chat.say("rina", f"/ideku {number}")
+        assert replies[0].text == ID("my_ideas.not_yours"), number

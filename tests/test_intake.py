@@ -334,3 +334,35 @@ async def test_another_persons_idea_id_is_not_shown(chat: ChatDriver) -> None:
     replies = await chat.press("budi", f"idea:{idea.id}")
     assert replies[0].text == ID("input.stale_button")
     assert JEMPUT_PROBLEM not in chat.text("budi")
+
+
+async def test_a_clean_stop_and_start_mid_intake_resumes(settings: Settings) -> None:
+    from bot.demo import DEMO_DIR
+    from bot.opd_import import import_opds, read_opd_csv
+
+    async with open_core(settings, migrate=False) as before:
+        await import_opds(before.database, read_opd_csv(DEMO_DIR / "opds.csv"))
+        chat = ChatDriver(before)
+        await chat.register("rina")
+        await chat.say("rina", "/ide")
+        await chat.say("rina", "PUSTAKA KILAT")
+    # The first process is gone (engine disposed); a new one starts on the same database.
+    async with open_core(settings, migrate=False) as after:
+        chat = ChatDriver(after)
+        replies = await chat.say("rina", "/ide")
+        assert ID("flow.already_running") in chat.text("rina")
+        assert replies[-1].text == ID("intake.ask_problem")
+
+
+async def test_joining_ones_own_idea_keeps_the_draft(chat: ChatDriver) -> None:
+    await chat.register("rina")
+    await chat.submit_idea("rina", "SI-JEMPOL", JEMPUT_PROBLEM, JEMPUT_IDEA)
+    await chat.say("rina", "/ide")
+    await chat.say("rina", "SI-JEMPOL 2")
+    await chat.say("rina", JEMPUT_PROBLEM)
+    await chat.say("rina", JEMPUT_IDEA)
+    replies = await chat.press("rina", "dup:join:1")
+    assert replies[0].text == ID("dup.own_idea", name="SI-JEMPOL")
+    assert ID("dup.question") in replies[-1].text  # the same question, the draft intact
+    replies = await chat.press("rina", "dup:continue")
+    assert replies[-1].text == ID("intake.ask_goal")

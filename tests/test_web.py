@@ -31,8 +31,10 @@ async def test_healthz_is_200_when_the_database_answers(core: Core) -> None:
         await runner.cleanup()
 
 
-async def test_healthz_is_503_when_the_database_does_not(tmp_path: object) -> None:
-    broken = Database("sqlite+aiosqlite:////nonexistent-dir/for/sure/x.db")
+async def test_healthz_is_503_when_the_database_does_not() -> None:
+    # Nothing listens on port 1: the connection is refused at once. (A SQLite file in a
+    # missing folder would do too, but aiosqlite's failed connection thread outlives the loop.)
+    broken = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     port = free_port()
     runner = await start_web_app(build_web_app(broken, []), "127.0.0.1", port)
     try:

@@ -60,7 +60,7 @@ from bot.channels.whatsapp_webhook import (
     units_from_payload,
 )
 from bot.config import ConfigError, Settings
-from handlers.messages import Attachment, Incoming, Outcome, Reply
+from handlers.messages import Attachment, Incoming, Outcome, Reply, coalesce
 from storage.db import Database
 from storage.inbound import InboundStore
 from storage.message_status import STATUS_RANK, MessageStatus, OutgoingMessage
@@ -380,7 +380,11 @@ class WhatsAppChannel:
                 event.error_title,
                 event.error_details or "",
             )
-        async with self._core.database.sessions() as session, session.begin():
+        async with (
+            self._core.database.writing(),
+            self._core.database.sessions() as session,
+            session.begin(),
+        ):
             existing = await session.scalar(
                 select(MessageStatus).where(
                     MessageStatus.wamid == event.message_id, MessageStatus.status == event.status
@@ -438,8 +442,11 @@ class WhatsAppChannel:
         await self._record_outgoing(wamid, external_id, "template", spec.name)
 
     async def _send_replies(self, to: str, replies: Sequence[Reply]) -> None:
-        """Send replies to a person who wrote within the window, in order."""
-        for reply in replies:
+        """Send replies to a person who wrote within the window, in order.
+
+        Plain replies are joined to the one that follows (one notification, one paid message).
+        """
+        for reply in coalesce(replies):
             for part in render_reply(to, reply, self._list_button):
                 if isinstance(part, MessagePart):
                     payload = part.payload
@@ -458,7 +465,11 @@ class WhatsAppChannel:
         self, wamid: str, recipient: str, kind: str, template_name: str | None
     ) -> None:
         try:
-            async with self._core.database.sessions() as session, session.begin():
+            async with (
+                self._core.database.writing(),
+                self._core.database.sessions() as session,
+                session.begin(),
+            ):
                 sent = OutgoingMessage(
                     wamid=wamid, recipient=recipient, kind=kind, template_name=template_name
                 )

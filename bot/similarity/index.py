@@ -38,18 +38,30 @@ treated as rare. Both the indexed and the exhaustive search read the same state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import math
 import threading
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from bot.similarity.normalize import Normalizer
 from handlers.ports import SimilarityService, SimilarMatch
 
 DEFAULT_THRESHOLD = 28.0
+# Documents per numpy batch when (re)building postings: bounds the temporary arrays, so
+# resident memory stays near the size of the index itself.
+_CHUNK = 16_384
+
+
+def _log_tf(tf: int) -> float:
+    return 1.0 + math.log(tf)
 
 
 @dataclass(frozen=True)
@@ -93,23 +105,34 @@ class Explanation:
         return "+".join(parts) or "weak"
 
 
-def _pack(name: Counter[int], desc: Counter[int]) -> array[int]:
-    """Compact per-document record: [n_name, ids..., tfs..., ids..., tfs...]."""
-    rec = array("i", [len(name)])
-    rec.extend(name.keys())
-    rec.extend(name.values())
-    rec.extend(desc.keys())
-    rec.extend(desc.values())
+class _TermIds(dict[str, int]):
+    """Term -> id; a miss registers the term, so ``map(ids.__getitem__, terms)`` stays
+    in C for known terms. ``.get`` never registers (queries must not grow the index)."""
+
+    def __init__(self, new_term: Callable[[str], int]) -> None:
+        super().__init__()
+        self._new_term = new_term
+
+    def __missing__(self, term: str) -> int:
+        tid = self._new_term(term)
+        self[term] = tid
+        return tid
+
+
+def _record(name_ids: Iterable[int], desc_ids: Iterable[int]) -> array[int]:
+    """Compact per-document record: ``[len(name), name term ids..., desc term ids...]``,
+    in text order with repeats (term frequencies are counted when weighting)."""
+    rec = array("i", [0])
+    rec.extend(name_ids)
+    rec[0] = len(rec) - 1
+    rec.extend(desc_ids)
     return rec
 
 
-def _unpack(rec: array[int]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def _unpack(rec: array[int]) -> tuple[array[int], array[int]]:
+    """(name term ids, description term ids) of a record."""
     n = rec[0]
-    name = list(zip(rec[1 : 1 + n], rec[1 + n : 1 + 2 * n], strict=True))
-    rest = rec[1 + 2 * n :]
-    m = len(rest) // 2
-    desc = list(zip(rest[:m], rest[m:], strict=True))
-    return name, desc
+    return rec[1 : 1 + n], rec[1 + n :]
 
 
 class SimilarityIndex:
@@ -120,21 +143,29 @@ class SimilarityIndex:
         threshold: float = DEFAULT_THRESHOLD,
         normalizer: Normalizer | None = None,
         params: ScoringParams | None = None,
+        stem_cache: Path | None = None,
     ) -> None:
+        """``stem_cache``: optional file where stems are kept between restarts; PySastrawi
+        costs ~0.6 ms per new word, so a cold rebuild of a large directory spends most of
+        its time stemming words a previous run already stemmed.
+        """
         self.threshold = threshold
         self.normalizer = normalizer if normalizer is not None else Normalizer()
         self.params = params if params is not None else ScoringParams()
+        self._stem_cache_path = stem_cache
+        if stem_cache is not None:
+            self.normalizer.load_stems(stem_cache)
         self._lock = threading.RLock()
         self._clear()
 
     # -- state -----------------------------------------------------------------------
 
     def _clear(self) -> None:
-        self._term_ids: dict[str, int] = {}
+        self._term_ids = _TermIds(self._new_term)
         self._terms: list[str] = []
         self._bf: list[float] = []
         self._df: list[int] = []
-        self._idf: list[float] = []
+        self._tw: list[float] = []  # idf * term factor: what weighting multiplies tf by
         self._post_docs: list[array[int]] = []
         self._post_w: list[array[float]] = []
         self._max_w: list[float] = []
@@ -151,23 +182,18 @@ class SimilarityIndex:
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._slots
 
-    def _term_id(self, term: str) -> int:
-        tid = self._term_ids.get(term)
-        if tid is None:
-            tid = len(self._terms)
-            self._term_ids[term] = tid
-            self._terms.append(term)
-            self._bf.append(self.normalizer.term_factor(term))
-            self._df.append(0)
-            self._idf.append(-1.0)  # unknown to the snapshot: weighted as rare
-            self._post_docs.append(array("i"))
-            self._post_w.append(array("f"))
-            self._max_w.append(0.0)
+    def _new_term(self, term: str) -> int:
+        """Register a term (called by ``_term_ids`` on a miss); returns its id."""
+        tid = len(self._terms)
+        self._terms.append(term)
+        self._bf.append(self.normalizer.term_factor(term))
+        self._df.append(0)
+        # Unknown to the IDF snapshot: weighted as a rare term until the next refresh.
+        self._tw.append(self._rare_idf * self._bf[tid])
+        self._post_docs.append(array("i"))
+        self._post_w.append(array("f"))
+        self._max_w.append(0.0)
         return tid
-
-    def _idf_of(self, tid: int) -> float:
-        idf = self._idf[tid]
-        return self._rare_idf if idf < 0 else idf
 
     def _snapshot(self) -> None:
         """Freeze IDF from the current document frequencies (BM25-style smoothing)."""
@@ -175,17 +201,11 @@ class SimilarityIndex:
         self._snap_n = n
         self._changes = 0
         self._rare_idf = math.log(1.0 + (n + 0.5) / 0.5)
-        self._idf = [
-            math.log(1.0 + (n - df + 0.5) / (df + 0.5)) if df > 0 else -1.0 for df in self._df
-        ]
+        df = np.asarray(self._df, dtype=np.float64)
+        idf = np.where(df > 0, np.log(1.0 + (n - df + 0.5) / (df + 0.5)), self._rare_idf)
+        self._tw = (idf * np.asarray(self._bf, dtype=np.float64)).tolist()
 
     # -- weighting -------------------------------------------------------------------
-
-    def _field_weights(self, items: Iterable[tuple[int, int]]) -> dict[int, float]:
-        """Raw TF-IDF weights of one field, boilerplate scaled down."""
-        return {
-            tid: (1.0 + math.log(tf)) * self._idf_of(tid) * self._bf[tid] for tid, tf in items
-        }
 
     def _info_floor(self) -> float:
         # The idf of a term found in a single document: the floor means "roughly this
@@ -193,87 +213,85 @@ class SimilarityIndex:
         n = max(self._snap_n, 1)
         return self.params.info_floor * math.log(1.0 + (n - 0.5) / 1.5)
 
-    def _vector(
-        self, name: Iterable[tuple[int, int]], desc: Iterable[tuple[int, int]]
-    ) -> dict[int, float]:
-        """Combined document vector from (term id, tf) pairs of both fields.
+    def _field_weights(self, ids: Iterable[int]) -> dict[int, float]:
+        """Raw TF-IDF weights of one field (boilerplate scaled down), by term id."""
+        tw = self._tw
+        return {tid: tw[tid] * _log_tf(tf) for tid, tf in Counter(ids).items()}
+
+    def _combine(self, nv: dict[int, float], dv: dict[int, float]) -> dict[int, float]:
+        """Document vector from the raw weights of its name and description.
 
         Each field is unit-normalised on its own so a long description cannot drown a
         telling name; the weighted sum is unit-normalised again (so identical texts
         score 1) and then shrunk by the document's confidence: its information
-        content (norm of all its raw weights) over the floor, capped at 1.
+        content (norm of the union of its raw weights) over the floor, capped at 1.
         """
         p = self.params
-        nv = self._field_weights(name)
-        dv = self._field_weights(desc)
-        n_norm = math.sqrt(sum(w * w for w in nv.values()))
-        d_norm = math.sqrt(sum(w * w for w in dv.values()))
-        a_n = p.name_weight / n_norm if n_norm > 0 else 0.0
-        a_d = p.desc_weight / d_norm if d_norm > 0 else 0.0
-        vec: dict[int, float] = {}
+        n2 = sum(w * w for w in nv.values())
+        d2 = sum(w * w for w in dv.values())
+        if n2 == 0 and d2 == 0:
+            return {}
+        overlap = 0.0  # a word in both fields counts once, at its larger weight
+        for tid in nv.keys() & dv.keys():
+            low = min(nv[tid], dv[tid])
+            overlap += low * low
+        info = math.sqrt(max(0.0, n2 + d2 - overlap))
+        a_n = p.name_weight / math.sqrt(n2) if n2 > 0 else 0.0
+        a_d = p.desc_weight / math.sqrt(d2) if d2 > 0 else 0.0
+        vec = {tid: a_d * w for tid, w in dv.items()}
         for tid, w in nv.items():
-            vec[tid] = a_n * w
-        for tid, w in dv.items():
-            vec[tid] = vec.get(tid, 0.0) + a_d * w
+            vec[tid] = vec.get(tid, 0.0) + a_n * w
         norm = math.sqrt(sum(w * w for w in vec.values()))
         if norm == 0:
             return {}
-        merged: dict[int, float] = dict(nv)
-        for tid, w in dv.items():
-            if w > merged.get(tid, 0.0):
-                merged[tid] = w
-        info = math.sqrt(sum(w * w for w in merged.values()))
-        confidence = min(1.0, info / self._info_floor()) ** p.confidence_power
-        scale = confidence / norm
+        scale = min(1.0, info / self._info_floor()) ** p.confidence_power / norm
         return {tid: w * scale for tid, w in vec.items()}
 
-    def _query_vector(self, name: str, description: str) -> dict[int, float]:
-        """Query vector over known term ids; unknown terms only enlarge the norm."""
-        norm = self.normalizer
-        # Unknown terms get negative placeholder ids so they count in the field norms
-        # (a query full of words no idea uses is less similar) but never match.
-        fake: dict[str, int] = {}
+    def _doc_vector(self, rec: array[int]) -> dict[int, float]:
+        """Final weights of a stored document, one document at a time (upserts and the
+        exhaustive search; :meth:`_build_postings` computes the same for all at once)."""
+        name_ids, desc_ids = _unpack(rec)
+        return self._combine(self._field_weights(name_ids), self._field_weights(desc_ids))
 
-        def ids(text: str) -> Counter[int]:
-            out: Counter[int] = Counter()
-            for term in norm.terms(text):
-                tid = self._term_ids.get(term)
+    def _query_vector(self, name: str, description: str) -> dict[int, float]:
+        """Query vector over known term ids; unknown terms only enlarge the norms.
+
+        A query full of words no indexed idea uses is less similar to everything, so
+        unknown terms keep their (rare) weight under negative placeholder ids.
+        """
+        norm = self.normalizer
+        known = self._term_ids
+        placeholder: dict[str, int] = {}
+
+        def weights(terms: list[str]) -> dict[int, float]:
+            out: dict[int, float] = {}
+            for term, tf in Counter(terms).items():
+                tid = known.get(term)
                 if tid is None:
-                    tid = fake.setdefault(term, -1 - len(fake))
-                out[tid] += 1
+                    tid = placeholder.setdefault(term, -1 - len(placeholder))
+                    base = self._rare_idf * norm.term_factor(term)
+                else:
+                    base = self._tw[tid]
+                out[tid] = base * _log_tf(tf)
             return out
 
-        name_c, desc_c = ids(name), ids(description)
-        # Temporarily describe the placeholders to the weighting code.
-        saved = len(self._bf)
-        placeholders = sorted(fake.items(), key=lambda kv: kv[1])
-        try:
-            for term, _ in placeholders:
-                self._bf.append(norm.term_factor(term))
-                self._idf.append(-1.0)
-            # Negative ids index from the end: -1 is the last appended placeholder.
-            vec = self._vector(name_c.items(), desc_c.items())
-        finally:
-            del self._bf[saved:]
-            del self._idf[saved:]
+        name_t, desc_t = norm.field_terms(name, description)
+        vec = self._combine(weights(name_t), weights(desc_t))
         return {tid: w for tid, w in vec.items() if tid >= 0}
 
     # -- mutation --------------------------------------------------------------------
 
     def _insert(self, doc_id: str, name: str, description: str) -> None:
-        norm = self.normalizer
-        name_c = Counter(self._term_id(t) for t in norm.terms(name))
-        desc_c = Counter(self._term_id(t) for t in norm.terms(description))
+        term_id = self._term_ids.__getitem__
+        name_t, desc_t = self.normalizer.field_terms(name, description)
+        rec = _record(map(term_id, name_t), map(term_id, desc_t))
         slot = len(self._slot_ids)
         self._slots[doc_id] = slot
         self._slot_ids.append(doc_id)
-        self._records.append(_pack(name_c, desc_c))
-        for tid in set(name_c) | set(desc_c):
+        self._records.append(rec)
+        for tid in set(rec[1:]):
             self._df[tid] += 1
-        self._post(slot, self._vector(name_c.items(), desc_c.items()))
-
-    def _post(self, slot: int, vec: dict[int, float]) -> None:
-        for tid, w in vec.items():
+        for tid, w in self._doc_vector(rec).items():
             self._post_docs[tid].append(slot)
             self._post_w[tid].append(w)
             if w > self._max_w[tid]:
@@ -286,8 +304,7 @@ class SimilarityIndex:
         self._slot_ids[slot] = None
         if rec is None:
             return
-        name, desc = _unpack(rec)
-        for tid in {t for t, _ in name} | {t for t, _ in desc}:
+        for tid in set(rec[1:]):
             self._df[tid] -= 1
             docs = self._post_docs[tid]
             i = bisect_left(docs, slot)
@@ -313,21 +330,34 @@ class SimilarityIndex:
 
     def rebuild(self, docs: Iterable[tuple[str, str, str]]) -> None:
         """Replace the whole index with ``(doc_id, name, description)`` rows."""
-        with self._lock:
-            self._clear()
-            norm = self.normalizer
-            term_id = self._term_id
-            for doc_id, name, description in docs:
-                name_c = Counter(term_id(t) for t in norm.terms(name))
-                desc_c = Counter(term_id(t) for t in norm.terms(description))
-                if doc_id in self._slots:  # later rows win, like repeated upserts
-                    old = self._slots[doc_id]
-                    self._records[old] = None
-                    self._slot_ids[old] = None
-                self._slots[doc_id] = len(self._slot_ids)
-                self._slot_ids.append(doc_id)
-                self._records.append(_pack(name_c, desc_c))
-            self._reweight()
+        # Bulk building allocates millions of small objects and makes no cycles; the
+        # cyclic garbage collector would otherwise rescan the growing heap many times.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with self._lock:
+                self._clear()
+                term_id = self._term_ids.__getitem__
+                field_terms = self.normalizer.field_terms
+                slots = self._slots
+                slot_ids = self._slot_ids
+                records = self._records
+                for doc_id, name, description in docs:
+                    name_t, desc_t = field_terms(name, description)
+                    if doc_id in slots:  # later rows win, like repeated upserts
+                        records[slots[doc_id]] = None
+                        slot_ids[slots[doc_id]] = None
+                    slots[doc_id] = len(slot_ids)
+                    slot_ids.append(doc_id)
+                    records.append(_record(map(term_id, name_t), map(term_id, desc_t)))
+                self._reweight()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        if self._stem_cache_path is not None:
+            # A cache that cannot be written only costs time at the next start.
+            with contextlib.suppress(OSError):
+                self.normalizer.save_stems(self._stem_cache_path)
 
     def _reweight(self) -> None:
         """Recount document frequencies, take a new IDF snapshot, rewrite postings."""
@@ -336,21 +366,62 @@ class SimilarityIndex:
         self._slot_ids = [self._slot_ids[slot] for slot, _ in live]
         self._records = [rec for _, rec in live]
         self._slots = {doc_id: i for i, doc_id in enumerate(self._slot_ids) if doc_id}
-        df = [0] * len(self._terms)
-        unpacked = []
-        for rec in self._records:
-            assert rec is not None
-            name, desc = _unpack(rec)
-            unpacked.append((name, desc))
-            for tid in {t for t, _ in name} | {t for t, _ in desc}:
-                df[tid] += 1
-        self._df = df
+        n_terms = len(self._terms)
+        df = np.zeros(n_terms, dtype=np.int64)
+        for start in range(0, len(self._records), _CHUNK):
+            batch = _Batch(self._records, start, n_terms)
+            df += np.bincount(batch.tid[batch.first_in_doc], minlength=n_terms)
+        self._df = df.tolist()
         self._snapshot()
-        self._post_docs = [array("i") for _ in self._terms]
-        self._post_w = [array("f") for _ in self._terms]
-        self._max_w = [0.0] * len(self._terms)
-        for slot, (name, desc) in enumerate(unpacked):
-            self._post(slot, self._vector(name, desc))
+        self._post_docs = [array("i") for _ in range(n_terms)]
+        self._post_w = [array("f") for _ in range(n_terms)]
+        max_w = np.zeros(n_terms, dtype=np.float64)
+        for start in range(0, len(self._records), _CHUNK):
+            self._post_batch(_Batch(self._records, start, n_terms), max_w)
+        self._max_w = max_w.tolist()
+
+    def _post_batch(self, b: _Batch, max_w: np.ndarray) -> None:
+        """Weights and postings of one batch, vectorised; same numbers as
+        :meth:`_doc_vector` gives document by document."""
+        p = self.params
+        n_docs = b.n_docs
+        w = np.asarray(self._tw, dtype=np.float64)[b.tid] * (1.0 + np.log(b.tf))
+        is_name = b.field == 0
+        name_w = np.where(is_name, w, 0.0)
+        desc_w = np.where(is_name, 0.0, w)
+        n2 = np.bincount(b.doc, weights=name_w * name_w, minlength=n_docs)
+        d2 = np.bincount(b.doc, weights=desc_w * desc_w, minlength=n_docs)
+        # Entries are sorted by (doc, tid, field): a name entry directly followed by a
+        # description entry of the same doc and term is a word present in both fields.
+        pair = np.flatnonzero(
+            (b.doc[:-1] == b.doc[1:]) & (b.tid[:-1] == b.tid[1:]) & is_name[:-1]
+        )
+        low = np.minimum(w[pair], w[pair + 1])
+        overlap = np.bincount(b.doc[pair], weights=low * low, minlength=n_docs)
+        cross = np.bincount(b.doc[pair], weights=w[pair] * w[pair + 1], minlength=n_docs)
+        a_n = np.where(n2 > 0, p.name_weight, 0.0)
+        a_d = np.where(d2 > 0, p.desc_weight, 0.0)
+        n_norm = np.where(n2 > 0, np.sqrt(n2), 1.0)
+        d_norm = np.where(d2 > 0, np.sqrt(d2), 1.0)
+        info = np.sqrt(np.maximum(0.0, n2 + d2 - overlap))
+        norm = np.sqrt(a_n * a_n + a_d * a_d + 2.0 * a_n * a_d * cross / (n_norm * d_norm))
+        norm[norm == 0] = 1.0  # documents without terms have no entries anyway
+        scale = np.minimum(1.0, info / self._info_floor()) ** p.confidence_power / norm
+        per_field = np.where(is_name, (a_n * scale / n_norm)[b.doc], (a_d * scale / d_norm)[b.doc])
+        final = w * per_field
+        # Fold each word present in both fields into one posting (the later entry).
+        final[pair + 1] += final[pair]
+        keep = np.ones(len(final), dtype=bool)
+        keep[pair] = False
+        tid, slot, final = b.tid[keep], b.doc[keep] + b.start, final[keep].astype(np.float32)
+        order = np.argsort(tid.astype(np.int64) * (n_docs + 1) + (slot - b.start), kind="stable")
+        tid, slot, final = tid[order], slot[order].astype(np.int32), final[order]
+        present, first = np.unique(tid, return_index=True)
+        ends = np.append(first[1:], len(tid))
+        np.maximum.at(max_w, present, np.maximum.reduceat(final, first) if len(first) else 0.0)
+        for t, a, e in zip(present.tolist(), first.tolist(), ends.tolist(), strict=True):
+            self._post_docs[t].frombytes(slot[a:e].tobytes())
+            self._post_w[t].frombytes(final[a:e].tobytes())
 
     def _maybe_refresh(self) -> None:
         # Small corpora are cheap to reweight and their IDF moves a lot with each idea;
@@ -401,24 +472,47 @@ class SimilarityIndex:
                 running += b
             nonessential = bounds[:split]
             essential = bounds[split:]
-            acc: dict[int, float] = {}
-            get = acc.get
+            # Essential terms: every posting, summed per slot in C.
+            slot_parts = []
+            weight_parts = []
             for _, t, w in essential:
-                for slot, dw in zip(self._post_docs[t], self._post_w[t], strict=True):
-                    acc[slot] = get(slot, 0.0) + w * dw
-            # Add the cheap terms only where they can still matter, highest bound first.
+                if self._post_docs[t]:
+                    slot_parts.append(np.frombuffer(self._post_docs[t], dtype=np.int32))
+                    weight_parts.append(
+                        np.frombuffer(self._post_w[t], dtype=np.float32).astype(np.float64) * w
+                    )
+            if not slot_parts:
+                return []
+            acc = np.asarray(
+                np.bincount(
+                    np.concatenate(slot_parts),
+                    weights=np.concatenate(weight_parts),
+                    minlength=len(self._slot_ids),
+                ),
+                dtype=np.float64,
+            )
+            # Candidates that can still reach the threshold with every cheap term added.
+            cands = np.flatnonzero(acc >= cut - running)
+            vals = acc[cands]
+            # Cheap terms are looked up only for those candidates, highest bound first,
+            # dropping candidates that can no longer make it.
             remaining = running
             for b, t, w in reversed(nonessential):
-                docs = self._post_docs[t]
-                weights = self._post_w[t]
-                floor = cut - remaining
-                n = len(docs)
-                for slot in [s for s, v in acc.items() if v >= floor]:
-                    i = bisect_left(docs, slot)
-                    if i < n and docs[i] == slot:
-                        acc[slot] += w * weights[i]
+                keep = vals >= cut - remaining
+                cands, vals = cands[keep], vals[keep]
                 remaining -= b
-            return self._finish({s: v for s, v in acc.items() if v >= cut}, limit, exclude)
+                if not len(cands) or not self._post_docs[t]:
+                    continue
+                docs = np.frombuffer(self._post_docs[t], dtype=np.int32)
+                idx = np.searchsorted(docs, cands)
+                found = idx < len(docs)
+                found[found] = docs[idx[found]] == cands[found]
+                if found.any():
+                    weights = np.frombuffer(self._post_w[t], dtype=np.float32)
+                    vals[found] += weights[idx[found]].astype(np.float64) * w
+            hit = vals >= cut
+            scores = dict(zip(cands[hit].tolist(), vals[hit].tolist(), strict=True))
+            return self._finish(scores, limit, exclude)
 
     def search_exhaustive(
         self, name: str, description: str, limit: int = 3, exclude: Sequence[str] = ()
@@ -431,8 +525,7 @@ class SimilarityIndex:
             for slot, rec in enumerate(self._records):
                 if rec is None:
                     continue
-                n, d = _unpack(rec)
-                vec = self._vector(n, d)
+                vec = self._doc_vector(rec)
                 # Round through float32 like the postings do.
                 stored = array("f", vec.values())
                 scores[slot] = sum(
@@ -455,20 +548,18 @@ class SimilarityIndex:
             rec = self._records[slot] if slot is not None else None
             if rec is None:
                 return None
-            cn, cd = _unpack(rec)
+            cn_ids, cd_ids = _unpack(rec)
             known = self._term_ids
 
-            def field(text: str) -> list[tuple[int, int]]:
-                c = Counter(known[t] for t in self.normalizer.terms(text) if t in known)
-                return list(c.items())
-
-            def unit(items: Iterable[tuple[int, int]]) -> dict[int, float]:
-                w = self._field_weights(items)
+            def unit(ids: Iterable[int]) -> dict[int, float]:
+                w = self._field_weights(ids)
                 norm = math.sqrt(sum(x * x for x in w.values())) or 1.0
                 return {t: x / norm for t, x in w.items()}
 
-            qn, qd = unit(field(name)), unit(field(description))
-            dn, dd = unit(cn), unit(cd)
+            name_t, desc_t = self.normalizer.field_terms(name, description)
+            qn = unit(known[t] for t in name_t if t in known)
+            qd = unit(known[t] for t in desc_t if t in known)
+            dn, dd = unit(cn_ids), unit(cd_ids)
 
             def dot(a: dict[int, float], b: dict[int, float]) -> float:
                 return sum(w * b.get(t, 0.0) for t, w in a.items())
@@ -490,3 +581,36 @@ class SimilarityIndex:
 def _conforms(index: SimilarityIndex) -> SimilarityService:
     """Never called: makes mypy prove the index satisfies the conversations' port."""
     return index
+
+
+class _Batch:
+    """Records ``start .. start + _CHUNK`` flattened into numpy arrays, one entry per
+    distinct (document, term, field), sorted by document, then term, then field
+    (0 = name, 1 = description), with its term frequency."""
+
+    def __init__(self, records: Sequence[array[int] | None], start: int, n_terms: int) -> None:
+        chunk = [r for r in records[start : start + _CHUNK] if r is not None]
+        self.start = start
+        self.n_docs = len(chunk)
+        flat_arr: array[int] = array("i")
+        for rec in chunk:
+            flat_arr += rec
+        flat = np.frombuffer(flat_arr, dtype=np.int32).astype(np.int64)
+        lens = np.fromiter(map(len, chunk), dtype=np.int64, count=self.n_docs)
+        starts = np.cumsum(lens) - lens
+        is_token = np.ones(len(flat), dtype=bool)
+        is_token[starts] = False
+        tokens = lens - 1
+        doc = np.repeat(np.arange(self.n_docs, dtype=np.int64), tokens)
+        within = np.arange(len(doc)) - np.repeat(np.cumsum(tokens) - tokens, tokens)
+        field = (within >= np.repeat(flat[starts], tokens)).astype(np.int64)
+        key = (doc * max(n_terms, 1) + flat[is_token]) * 2 + field
+        uniq, counts = np.unique(key, return_counts=True)
+        self.field = uniq % 2
+        doc_tid = uniq // 2
+        self.tid = doc_tid % max(n_terms, 1)
+        self.doc = doc_tid // max(n_terms, 1)
+        self.tf = counts.astype(np.float64)
+        # First entry of each (document, term): counts documents, not fields.
+        self.first_in_doc = np.ones(len(uniq), dtype=bool)
+        self.first_in_doc[1:] = doc_tid[1:] != doc_tid[:-1]

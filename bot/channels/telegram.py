@@ -1,0 +1,550 @@
+"""The Telegram channel: python-telegram-bot's ``Application`` at the edge of SASI's core.
+
+Updates come by long polling (default) or by webhook (``TELEGRAM_WEBHOOK_URL``) on the shared
+aiohttp server. Either way each update is stored in the inbound table before it is processed,
+so a redelivery is dropped and an update acknowledged before a crash is replayed at the next
+start. Updates of one person are processed strictly in order; different people in parallel.
+
+The channel holds no conversation logic: everything a person reads comes from the core's
+replies. It only reports facts the core cannot see (an unsupported message type, a file past
+the download limit) through :class:`~handlers.messages.Incoming`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+# Opt in to PTB's timedelta time periods now: otherwise every RetryAfter it builds emits a
+# deprecation warning (an error under our warnings-as-errors test settings).
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    Chat,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatAction, ChatMemberStatus
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, CallbackContext, TypeHandler
+
+from bot.channels.telegram_render import (
+    MAX_CAPTION,
+    command_target,
+    keyboard,
+    safe_file_name,
+    split_text,
+    utf16_len,
+)
+from handlers.messages import (
+    Attachment,
+    AttachmentKind,
+    ChatKind,
+    Incoming,
+    Reply,
+    TemplateCall,
+    coalesce,
+)
+
+if TYPE_CHECKING:
+    from bot.app import Core
+    from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the cloud Bot API refuses getFile above 20 MB
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+MAX_RETRIES = 5
+TYPING_AFTER = 1.0  # seconds of processing before the person sees "typing…"
+
+# Message kinds the core cannot use; the first one present names the message for the core.
+_UNSUPPORTED_KINDS = (
+    "sticker", "animation", "voice", "audio", "video_note", "location", "venue",
+    "contact", "poll", "dice", "game", "story", "invoice",
+)  # fmt: skip
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+class TelegramChannel:
+    """SASI on Telegram, through python-telegram-bot v22.
+
+    ``sleep`` is how 429 ``retry_after`` waits are made; tests pass a recorder.
+    ``max_concurrency`` bounds how many people are served at once (SQLite writes serialise).
+    """
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        settings: Settings,
+        core: Core,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        max_concurrency: int = 8,
+        poll_timeout: float = 10.0,
+    ) -> None:
+        if not settings.telegram_bot_token:
+            raise ValueError("the Telegram channel needs TELEGRAM_BOT_TOKEN")
+        self.settings = settings
+        self.core = core
+        self._sleep = sleep
+        self._poll_timeout = poll_timeout
+        self._webhook_path = _webhook_path(settings.telegram_webhook_url)
+        self._work = _PerKeyQueue(self._process, max_concurrency)
+        self._prestored: set[int] = set()  # stored by the webhook route or found by replay
+        self._accepting = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.application: TelegramApp = self._build_application()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _build_application(self) -> TelegramApp:
+        token = self.settings.telegram_bot_token
+        assert token is not None
+        builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
+            Application.builder().token(token).job_queue(None)
+        )
+        base = self.settings.telegram_api_base_url
+        if base:
+            base = base.rstrip("/")
+            builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
+        if self._webhook_path is not None:
+            # The shared aiohttp server receives updates; PTB's own webhook server stays off.
+            builder = builder.updater(None)
+        application: TelegramApp = builder.build()
+        application.add_handler(TypeHandler(Update, self._on_update))
+        application.add_error_handler(self._on_error)
+        return application
+
+    @property
+    def bot_username(self) -> str | None:
+        """The bot's @username, known once the application is initialised (``getMe``)."""
+        try:
+            return str(self.application.bot.username)
+        except RuntimeError:
+            return None
+
+    def add_routes(self, app: web.Application) -> None:
+        """Serve the webhook at the path of ``TELEGRAM_WEBHOOK_URL`` (nothing when polling)."""
+        if self._webhook_path is not None:
+            app.router.add_post(self._webhook_path, self._webhook)
+
+    async def start(self) -> None:
+        """Initialise the bot, set the command menus, replay stored updates, start receiving."""
+        application = self.application
+        await application.initialize()
+        await self._set_commands()
+        await application.start()
+        self.core.register_sender(CHANNEL, self.send)
+        self._accepting = True
+        await self._replay()
+        if self._webhook_path is not None:
+            await self._call(
+                lambda: application.bot.set_webhook(
+                    url=str(self.settings.telegram_webhook_url),
+                    secret_token=self.settings.telegram_webhook_secret,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                )
+            )
+        else:
+            assert application.updater is not None
+            await application.updater.start_polling(
+                timeout=timedelta(seconds=self._poll_timeout),
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+        log.info("Telegram channel started (%s)", "webhook" if self._webhook_path else "polling")
+
+    async def stop(self) -> None:
+        """Stop receiving, finish every update already taken, then close the bot's sessions.
+
+        The webhook stays registered: Telegram keeps updates until the server is back, and
+        the route keeps storing them meanwhile for the next start to replay.
+        """
+        application = self.application
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        self._accepting = False
+        if application.running:
+            await application.stop()  # hands what PTB already queued to our workers
+        await self.idle()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await application.shutdown()
+
+    async def idle(self) -> None:
+        """Wait until every update taken so far is processed and its replies are sent."""
+        await self._work.join()
+
+    async def _set_commands(self) -> None:
+        # The core owns the command table and its descriptions; Telegram shows them as a menu.
+        from bot.config import SUPPORTED_LOCALES
+        from handlers.commands import command_menu
+
+        default = self.settings.locale
+        bot = self.application.bot
+        for locale in (default, *[code for code in SUPPORTED_LOCALES if code != default]):
+            menu = [BotCommand(name, text) for name, text in command_menu(locale)]
+            if not menu:
+                continue
+            language = None if locale == default else locale
+            try:
+                await self._call(partial(bot.set_my_commands, menu, language_code=language))
+            except TelegramError:
+                # The menu is a convenience: typed commands work without it.
+                log.exception("could not set the Telegram command menu for %s", locale)
+
+    async def _replay(self) -> None:
+        """Process updates that were stored (acknowledged) but not processed before a stop."""
+        for stored in await self.core.inbound.unprocessed(CHANNEL):
+            if stored.payload is None:
+                await self.core.inbound.mark_processed(CHANNEL, stored.update_key)
+                continue
+            update = Update.de_json(stored.payload, self.application.bot)
+            if update.update_id in self._prestored:
+                continue  # the webhook route queued it a moment ago
+            log.info("replaying Telegram update %s", update.update_id)
+            self._prestored.add(update.update_id)
+            self.application.update_queue.put_nowait(update)
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        """Verify the secret, store the update, answer 200, process it in the background."""
+        expected = self.settings.telegram_webhook_secret or ""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            log.warning("Telegram webhook request with a wrong secret from %s", request.remote)
+            return web.Response(status=403)
+        try:
+            payload = await request.json()
+            update_id = int(payload["update_id"])
+        except (ValueError, TypeError, KeyError):
+            return web.Response(status=400, text="not a Telegram update")
+        if not await self.core.inbound.store(CHANNEL, str(update_id), payload):
+            return web.Response(status=200)  # a redelivery: processed, or queued for replay
+        if self._accepting:
+            # Through PTB's queue like a polled update; the handler hands it to our workers.
+            self._prestored.add(update_id)
+            self.application.update_queue.put_nowait(Update.de_json(payload, self.application.bot))
+        return web.Response(status=200)
+
+    async def _on_update(
+        self, update: Update, _context: CallbackContext[Any, Any, Any, Any]
+    ) -> None:
+        # PTB hands updates over one by one; queueing per person keeps this instant.
+        self._submit(update)
+
+    async def _on_error(self, update: object, context: CallbackContext[Any, Any, Any, Any]) -> None:
+        log.error("error while handling Telegram update %r", update, exc_info=context.error)
+
+    def _submit(self, update: Update) -> None:
+        user = update.effective_user
+        chat = update.effective_chat
+        key = str(user.id if user else chat.id if chat else update.update_id)
+        self._work.submit(key, update)
+
+    async def _process(self, update: Update) -> None:
+        """Store (unless already stored), convert, run through the core, render the replies."""
+        key = str(update.update_id)
+        try:
+            if update.update_id in self._prestored:
+                self._prestored.discard(update.update_id)
+            elif not await self.core.inbound.store(CHANNEL, key, update.to_dict()):
+                log.info("dropping redelivered Telegram update %s", key)
+                return
+            target, incoming = await self._to_incoming(update)
+            if incoming is None or target is None:
+                await self.core.inbound.mark_processed(CHANNEL, key)
+                return
+            typing = asyncio.get_running_loop().call_later(TYPING_AFTER, self._start_typing, target)
+            try:
+                outcome = await self.core.handle(incoming)
+            finally:
+                typing.cancel()
+            if not outcome.duplicate:
+                await self._render(target, outcome.replies)
+        except Exception:
+            # Logged, not re-raised: one bad update must not stop this person's queue. If the
+            # engine never claimed it, it stays unprocessed and is replayed at the next start.
+            log.exception("failed to process Telegram update %s", key)
+
+    async def _to_incoming(self, update: Update) -> tuple[int | None, Incoming | None]:
+        """The chat to answer and the core's view of the update; ``None`` to ignore it."""
+        if update.my_chat_member is not None:
+            await self._on_member_change(update)
+            return None, None
+        if update.callback_query is not None:
+            return await self._from_callback(update, update.callback_query)
+        message = update.message
+        if message is None or message.from_user is None:
+            return None, None  # edits, channel posts, anonymous admins: nothing to answer
+        chat = message.chat
+        base: dict[str, Any] = {
+            "channel": CHANNEL,
+            "sender_id": str(message.from_user.id),
+            "sender_name": message.from_user.full_name,
+            "language_code": message.from_user.language_code,
+            "update_key": str(update.update_id),
+        }
+        if chat.type in (Chat.GROUP, Chat.SUPERGROUP):
+            # Groups: only commands addressed to this bot; the core decides who may use them.
+            text = message.text or ""
+            if not text.startswith("/"):
+                return None, None
+            ours, text = command_target(text, self.bot_username)
+            if not ours:
+                return None, None
+            return chat.id, Incoming(text=text, chat_kind="group", **base)
+        if chat.type != Chat.PRIVATE:
+            return None, None
+        if message.text is not None:
+            _, text = command_target(message.text, self.bot_username)
+            return chat.id, Incoming(text=text, **base)
+        attachment, too_large = await self._download(update.update_id, message)
+        if attachment is not None or too_large:
+            return chat.id, Incoming(
+                text=message.caption,
+                attachments=(attachment,) if attachment else (),
+                too_large=too_large,
+                **base,
+            )
+        kind = next((k for k in _UNSUPPORTED_KINDS if getattr(message, k, None)), "other")
+        return chat.id, Incoming(unsupported=kind, text=message.caption, **base)
+
+    async def _from_callback(
+        self, update: Update, query: CallbackQuery
+    ) -> tuple[int | None, Incoming | None]:
+        # Answer first so the button stops spinning; an expired query only loses the spinner.
+        with contextlib.suppress(BadRequest):
+            await self._call(query.answer)
+        message = query.message
+        chat_id = message.chat.id if message is not None else query.from_user.id
+        chat_kind: ChatKind = "private"
+        if message is not None and message.chat.type in (Chat.GROUP, Chat.SUPERGROUP):
+            chat_kind = "group"
+        elif message is not None and message.chat.type != Chat.PRIVATE:
+            return None, None
+        if isinstance(message, Message) and message.reply_markup is not None:
+            # A pressed keyboard is spent: removing it keeps old buttons from being pressed.
+            with contextlib.suppress(BadRequest):
+                await self._call(lambda: message.edit_reply_markup(reply_markup=None))
+        return chat_id, Incoming(
+            channel=CHANNEL,
+            sender_id=str(query.from_user.id),
+            choice=query.data or "",
+            sender_name=query.from_user.full_name,
+            language_code=query.from_user.language_code,
+            update_key=str(update.update_id),
+            chat_kind=chat_kind,
+        )
+
+    async def _on_member_change(self, update: Update) -> None:
+        member = update.my_chat_member
+        assert member is not None
+        if member.chat.type == Chat.PRIVATE and member.new_chat_member.status in (
+            ChatMemberStatus.BANNED,
+            ChatMemberStatus.LEFT,
+        ):
+            await self.core.mark_blocked(CHANNEL, str(member.chat.id))
+
+    async def _download(self, update_id: int, message: Message) -> tuple[Attachment | None, bool]:
+        """Keep a photo, document or video (as a document); ``(None, True)`` past 20 MB."""
+        kind: AttachmentKind
+        if message.photo:
+            media: Any = message.photo[-1]  # the largest size
+            kind, name, mime = "photo", f"photo_{media.file_unique_id}.jpg", "image/jpeg"
+        elif message.document is not None:
+            media = message.document
+            kind, mime = "document", media.mime_type
+            name = safe_file_name(media.file_name, f"document_{media.file_unique_id}")
+        elif message.video is not None:
+            media = message.video  # eviden may be a video; the core takes it as a document
+            kind, mime = "document", media.mime_type or "video/mp4"
+            name = safe_file_name(media.file_name, f"video_{media.file_unique_id}.mp4")
+        else:
+            return None, False
+        size = media.file_size
+        if size is not None and size > DOWNLOAD_LIMIT:
+            return None, True
+        try:
+            remote = await self._call(media.get_file)
+        except BadRequest as exc:
+            if "too big" in str(exc).lower():
+                return None, True
+            raise
+        user_id = message.from_user.id if message.from_user else message.chat.id
+        folder = Path(self.settings.attachments_dir) / CHANNEL / str(user_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{update_id}-{name}"
+        await remote.download_to_drive(path)
+        return Attachment(kind, path, name, mime, remote.file_size or size), False
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(
+        self, external_id: str, replies: Sequence[Reply], *, template: TemplateCall | None = None
+    ) -> None:
+        """Deliver bot-initiated replies (codes, reminders, digests) to a user or group chat.
+
+        ``template`` is ignored: Telegram lets a bot write to anyone who has not blocked it.
+        """
+        await self._render(int(external_id), replies)
+
+    async def _render(self, chat_id: int, replies: Sequence[Reply]) -> None:
+        """Send replies in order. A person who blocked the bot is recorded, the rest skipped."""
+        try:
+            for reply in coalesce(replies):
+                await self._render_one(chat_id, reply)
+        except Forbidden:
+            log.info("Telegram chat %s blocked the bot", chat_id)
+            await self.core.mark_blocked(CHANNEL, str(chat_id))
+
+    async def _render_one(self, chat_id: int, reply: Reply) -> None:
+        bot = self.application.bot
+        markup = keyboard(reply.choices)
+        file = reply.file
+        caption = file.caption if file else None
+        texts = split_text(reply.text)
+        if (
+            file is not None
+            and caption is None
+            and len(texts) == 1
+            and utf16_len(texts[0]) <= MAX_CAPTION
+        ):
+            caption, texts = texts[0], []  # one message: the file, captioned by the text
+        for index, text in enumerate(texts):
+            last = index == len(texts) - 1
+            keys = markup if last and file is None else None
+            await self._call(partial(bot.send_message, chat_id, text, reply_markup=keys))
+        if file is None:
+            if not texts and markup is not None:
+                log.error("reply with choices but no text for %s; choices dropped", chat_id)
+            return
+        await self._send_file(chat_id, file.kind, file.path, file.file_name, caption, markup)
+
+    async def _send_file(
+        self,
+        chat_id: int,
+        kind: AttachmentKind,
+        path: Path,
+        file_name: str,
+        caption: str | None,
+        markup: InlineKeyboardMarkup | None,
+    ) -> None:
+        bot = self.application.bot
+        if caption is not None and utf16_len(caption) > MAX_CAPTION:
+            caption = caption[: MAX_CAPTION - 1] + "…"
+
+        async def upload() -> Any:
+            # Re-opened on every attempt: a retried upload must start from the first byte.
+            with path.open("rb") as handle:
+                if kind == "photo":
+                    return await bot.send_photo(
+                        chat_id, handle, caption=caption, reply_markup=markup, filename=file_name
+                    )
+                return await bot.send_document(
+                    chat_id, handle, caption=caption, reply_markup=markup, filename=file_name
+                )
+
+        await self._call(upload)
+
+    def _start_typing(self, chat_id: int) -> None:
+        self._spawn(self._typing(chat_id))
+
+    async def _typing(self, chat_id: int) -> None:
+        with contextlib.suppress(TelegramError):
+            await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
+
+    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run one Bot API call, waiting out 429 answers for as long as Telegram asks."""
+        for _attempt in range(MAX_RETRIES):
+            try:
+                return await make()
+            except RetryAfter as exc:
+                wait = _seconds(exc.retry_after)
+                log.warning("Telegram flood control: waiting %.1f s", wait)
+                await self._sleep(wait)
+        return await make()
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class _PerKeyQueue:
+    """Runs jobs one at a time per key, in submission order, with at most ``limit`` keys busy.
+
+    One worker task per key with queued work; it exits when the key's queue is empty. Keys
+    are people, so one person's messages never overtake each other.
+    """
+
+    def __init__(self, run: Callable[[Update], Awaitable[None]], limit: int) -> None:
+        self._run = run
+        self._pending: dict[str, deque[Update]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(limit)
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, key: str, update: Update) -> None:
+        queue = self._pending.get(key)
+        if queue is not None:
+            queue.append(update)
+            return
+        self._pending[key] = deque([update])
+        self._idle.clear()
+        task = asyncio.get_running_loop().create_task(self._drain(key))
+        self._workers.add(task)
+        task.add_done_callback(self._done)
+
+    async def _drain(self, key: str) -> None:
+        queue = self._pending[key]
+        try:
+            while queue:
+                update = queue.popleft()
+                async with self._slots:
+                    await self._run(update)
+        finally:
+            # No await between the emptiness check and this: submit() cannot slip in.
+            del self._pending[key]
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._workers.discard(task)
+        if not self._workers:
+            self._idle.set()
+
+    async def join(self) -> None:
+        """Wait until every submitted job has run."""
+        await self._idle.wait()
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _webhook_path(url: str | None) -> str | None:
+    if not url:
+        return None
+    return urlsplit(url).path or "/"

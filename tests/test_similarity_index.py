@@ -1,0 +1,161 @@
+"""The inverted index: same answers as scoring every idea, live updates, async search."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bot.similarity import SimilarityIndex
+from bot.similarity.corpus import load_table
+from handlers.ports import SimilarMatch
+
+DEVSET = Path(__file__).parent / "data" / "similarity_devset.tsv"
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, str]]:
+    return load_table(DEVSET)
+
+
+@pytest.fixture
+def index(rows: list[dict[str, str]]) -> SimilarityIndex:
+    idx = SimilarityIndex()
+    idx.rebuild((f"dir:{r['id']}", r["name"], r["description"]) for r in rows)
+    return idx
+
+
+def _same(a: Sequence[SimilarMatch], b: Sequence[SimilarMatch]) -> None:
+    """Indexed and exhaustive results agree (scores to float32 rounding)."""
+    assert [m.doc_id for m in a] == [m.doc_id for m in b]
+    for x, y in zip(a, b, strict=True):
+        assert x.score == pytest.approx(y.score, abs=0.02)
+
+
+def _queries(rows: list[dict[str, str]]) -> list[tuple[str, str]]:
+    rng = random.Random(7)
+    qs = [(r["name"], r["description"]) for r in rows[::2]]
+    # Mixed queries: halves of two entries glued together, and word salads.
+    for _ in range(30):
+        a, b = rng.sample(rows, 2)
+        words = (a["description"] + " " + b["description"]).split()
+        rng.shuffle(words)
+        qs.append((a["name"], " ".join(words[: len(words) // 2])))
+    return qs
+
+
+@pytest.mark.parametrize("threshold", [10.0, 28.0, 45.0])
+def test_indexed_search_equals_exhaustive(
+    rows: list[dict[str, str]], index: SimilarityIndex, threshold: float
+) -> None:
+    index.threshold = threshold
+    shown = 0
+    for name, desc in _queries(rows):
+        fast = index.search_sync(name, desc, limit=5)
+        _same(fast, index.search_exhaustive(name, desc, limit=5))
+        shown += len(fast)
+    assert shown > 0  # the comparison is not vacuous
+
+
+def test_equivalence_holds_after_edits(rows: list[dict[str, str]], index: SimilarityIndex) -> None:
+    rng = random.Random(3)
+    for i in range(60):
+        a = rng.choice(rows)
+        index.upsert(f"idea:{i}", a["name"] + " baru", a["description"])
+    for r in rows[:30]:
+        index.remove(f"dir:{r['id']}")
+    index.upsert("dir:40", "Judul diganti", "Deskripsi diganti tentang bank sampah sekolah")
+    for name, desc in _queries(rows)[::4]:
+        _same(index.search_sync(name, desc, limit=5), index.search_exhaustive(name, desc, limit=5))
+
+
+def test_results_best_first_limited_and_above_threshold(
+    rows: list[dict[str, str]], index: SimilarityIndex
+) -> None:
+    jebol = next(r for r in rows if r["name"].startswith("JEBOL"))
+    got = index.search_sync(jebol["name"], jebol["description"], limit=3)
+    assert 1 <= len(got) <= 3
+    assert [m.score for m in got] == sorted((m.score for m in got), reverse=True)
+    assert all(index.threshold <= m.score <= 100 for m in got)
+    assert got[0].doc_id == f"dir:{jebol['id']}"  # itself, unless excluded
+    again = index.search_sync(
+        jebol["name"], jebol["description"], limit=3, exclude=[f"dir:{jebol['id']}"]
+    )
+    assert f"dir:{jebol['id']}" not in [m.doc_id for m in again]
+    assert index.search_sync(jebol["name"], jebol["description"], limit=1)[0] == got[0]
+
+
+def test_quiet_on_blurbs_and_unrelated_text(index: SimilarityIndex) -> None:
+    blurb = ("Inovasi Dinas Kesehatan Kota Batu 2022", "Inovasi Dinas Kesehatan")
+    assert index.search_sync(*blurb) == []
+    assert index.search_sync("Festival layang-layang", "Lomba layang-layang antar kampung") == []
+    assert index.search_sync("", "") == []
+
+
+def test_upsert_edit_and_remove_take_effect_at_once() -> None:
+    idx = SimilarityIndex()
+    idx.rebuild(
+        [
+            ("dir:1", "Perpustakaan Keliling", "Mobil perpustakaan keliling ke sekolah dan desa"),
+            ("dir:2", "Bank Sampah", "Warga menabung sampah yang dipilah di bank sampah"),
+            ("dir:3", "Posyandu Lansia", "Pemeriksaan kesehatan lanjut usia di posyandu"),
+        ]
+    )
+    assert len(idx) == 3
+    query = ("Si Gesit", "Petugas dukcapil mendatangi rumah lansia untuk perekaman KTP-el")
+    assert "idea:9" not in [m.doc_id for m in idx.search_sync(*query)]
+    idx.upsert("idea:9", "Jemput Bola KTP", "Perekaman KTP elektronik di rumah warga lanjut usia")
+    assert len(idx) == 4
+    assert idx.search_sync(*query)[0].doc_id == "idea:9"
+    # Edited into another idea: no longer shown for the old one.
+    idx.upsert("idea:9", "Kebun Sekolah", "Siswa menanam sayur di kebun sekolah")
+    assert len(idx) == 4
+    assert "idea:9" not in [m.doc_id for m in idx.search_sync(*query)]
+    # Merged away.
+    idx.upsert("idea:9", "Jemput Bola KTP", "Perekaman KTP elektronik di rumah warga lanjut usia")
+    idx.remove("idea:9")
+    idx.remove("idea:unknown")
+    assert len(idx) == 3
+    assert idx.search_sync(*query) == []
+
+
+def test_rebuild_replaces_everything(index: SimilarityIndex) -> None:
+    index.rebuild([("idea:1", "Bank Sampah Sekolah", "Siswa menabung sampah plastik")])
+    assert len(index) == 1
+    assert "dir:1" not in index
+    got = index.search_sync("Tabungan Sampah", "Siswa menabung sampah plastik di sekolah")
+    assert [m.doc_id for m in got] == ["idea:1"]
+
+
+async def test_async_search_runs_off_the_event_loop(index: SimilarityIndex) -> None:
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+    original = index.search_sync
+
+    def spy(*args: object, **kwargs: object) -> list[SimilarMatch]:
+        seen.append(threading.get_ident())
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    index.search_sync = spy  # type: ignore[method-assign]
+    got = await index.search("Door to Door KTP", "Perekaman KTP-el di rumah lansia dan difabel")
+    assert got and seen and seen[0] != loop_thread
+
+
+async def test_concurrent_searches_and_upserts_are_safe(rows: list[dict[str, str]]) -> None:
+    idx = SimilarityIndex()
+    idx.rebuild((f"dir:{r['id']}", r["name"], r["description"]) for r in rows[:80])
+
+    async def writer() -> None:
+        for r in rows[80:]:
+            idx.upsert(f"dir:{r['id']}", r["name"], r["description"])
+            await asyncio.sleep(0)
+
+    searches = [idx.search(r["name"], r["description"]) for r in rows[::5]]
+    await asyncio.gather(writer(), *searches)
+    assert len(idx) == len(rows)
+    r = rows[-1]
+    assert idx.search_sync(r["name"], r["description"])[0].doc_id == f"dir:{r['id']}"

@@ -1,0 +1,111 @@
+"""Indonesian normalisation for the similar-idea check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.similarity.normalize import SYNONYMS_FILE, Normalizer
+
+
+@pytest.fixture(scope="module")
+def norm() -> Normalizer:
+    return Normalizer()
+
+
+def test_case_punctuation_and_numbers(norm: Normalizer) -> None:
+    assert norm.terms("PERPUSTAKAAN, Keliling!! 2021") == norm.terms("perpustakaan keliling")
+    assert "2021" not in norm.terms("Top 99 tahun 2021")
+    assert "99" not in norm.terms("Top 99 tahun 2021")
+
+
+def test_affixes_are_stripped(norm: Normalizer) -> None:
+    # Word forms of the same root meet: perekaman / merekam / rekam.
+    assert norm.terms("perekaman") == norm.terms("merekam") == norm.terms("direkam")
+    assert norm.terms("pendaftaran") == norm.terms("mendaftar")
+
+
+def test_stopwords_removed_for_matching_only(norm: Normalizer) -> None:
+    text = "Layanan yang dan untuk warga"
+    assert norm.terms(text) == norm.terms("layanan warga")
+    # Normalisation returns new terms; it never edits the caller's text.
+    assert text == "Layanan yang dan untuk warga"
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ("adminduk", "administrasi kependudukan"),
+        ("KTP-el", "KTP elektronik"),
+        ("e-KTP", "kartu tanda penduduk elektronik"),
+        ("lansia", "lanjut usia"),
+        ("difabel", "penyandang disabilitas"),
+        ("disabilitas", "difabel"),
+        ("pendaftaran daring", "pendaftaran online"),
+        ("jemput bola", "mendatangi warga"),
+        ("UMKM", "usaha mikro kecil dan menengah"),
+        ("puskesmas", "pusat kesehatan masyarakat"),
+        ("PTSP", "pelayanan terpadu satu pintu"),
+        ("KK", "kartu keluarga"),
+        ("KIA", "kartu identitas anak"),
+    ],
+)
+def test_synonyms_meet(norm: Normalizer, left: str, right: str) -> None:
+    assert norm.terms(left) == norm.terms(right)
+
+
+def test_different_words_stay_apart(norm: Normalizer) -> None:
+    assert norm.terms("lansia") != norm.terms("balita")
+    assert norm.terms("ktp elektronik") != norm.terms("kartu keluarga")
+
+
+def test_region_names_dropped_but_concept_words_kept(norm: Normalizer) -> None:
+    terms = norm.terms("Inovasi Dinas Kesehatan Kota Semarang")
+    assert "semarang" not in terms
+    assert "sehat" in terms
+    assert "gunungkidul" not in norm.terms("Posyandu di Kabupaten Gunungkidul")
+    # "Desa Wisata" is an idea, not a place name.
+    assert "wisata" in norm.terms("Promosi Desa Wisata")
+
+
+def test_acronym_names_split(norm: Normalizer) -> None:
+    assert norm.terms("SI-JEMPOL") == norm.terms("Si Jempol") == norm.terms("SiJempol")
+
+
+def test_boilerplate_weighted_down(norm: Normalizer) -> None:
+    (inovasi,) = norm.terms("inovasi")
+    (stunting,) = norm.terms("stunting")
+    assert norm.term_factor(inovasi) < 1.0
+    assert norm.term_factor(stunting) == 1.0
+
+
+def test_bappeda_can_extend_synonyms(tmp_path: Path) -> None:
+    extended = tmp_path / "synonyms.tsv"
+    extra = "samsat\tsistem administrasi manunggal satu atap\n"
+    extended.write_text(SYNONYMS_FILE.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    base = Normalizer()
+    custom = Normalizer(synonyms_path=extended)
+    long_form = "sistem administrasi manunggal satu atap"
+    assert base.terms(long_form) != base.terms("samsat")
+    assert custom.terms(long_form) == custom.terms("samsat")
+
+
+def test_field_terms_match_separate_calls(norm: Normalizer) -> None:
+    name = "Layanan Lanjut"
+    desc = "Usia produktif di Kota Semarang: perekaman KTP-el bagi lanjut usia"
+    # "lanjut" ending the name and "usia" starting the description are not one phrase.
+    assert norm.field_terms(name, desc) == (norm.terms(name), norm.terms(desc))
+    assert norm.field_terms("", "") == ([], [])
+
+
+def test_stem_cache_round_trip(tmp_path: Path, norm: Normalizer) -> None:
+    norm.terms("pelayanan perekaman kependudukan")
+    path = tmp_path / "stems.tsv"
+    norm.save_stems(path)
+    fresh = Normalizer()
+    assert fresh.load_stems(path) >= 3
+    assert fresh.terms("pelayanan perekaman") == norm.terms("pelayanan perekaman")
+    (tmp_path / "junk.tsv").write_text("not a cache\n", encoding="utf-8")
+    assert Normalizer().load_stems(tmp_path / "junk.tsv") == 0
+    assert Normalizer().load_stems(tmp_path / "missing.tsv") == 0
