@@ -28,7 +28,7 @@ from handlers.messages import MAX_CHOICES, Incoming, Outcome, Reply
 from handlers.ports import SimilarityService
 from handlers.text import MAX_MESSAGE_CHARS, clean_text, is_small_number
 from storage.db import Database
-from storage.inbound import claim_update
+from storage.inbound import InboundStore, claim_update
 from storage.models import ConversationState, Identity, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -107,14 +107,25 @@ class Engine:
                 try:
                     outcome = await self._handle_locked(user_id, incoming)
                 except Exception:
-                    # Nothing was committed: the answer is not lost, it can be sent again.
+                    # Nothing was committed, and the person is asked to send it again.
                     log.exception("step failed for %s:%s", incoming.channel, incoming.sender_id)
+                    await self._give_up(incoming)
                     t = Translator(self.default_locale)
                     return Outcome(replies=[Reply(t("error.internal"))])
             if outcome is not None:
                 return outcome
             # The identity was linked to another person while we waited: use that person.
         raise RuntimeError(f"{incoming.channel}:{incoming.sender_id} keeps changing owner")
+
+    async def _give_up(self, incoming: Incoming) -> None:
+        """Mark a failed update processed: replaying it at the next start, perhaps hours later
+        and after the person has moved on, would feed a stale answer into their conversation."""
+        if incoming.update_key is None:
+            return
+        try:
+            await InboundStore(self.database).mark_processed(incoming.channel, incoming.update_key)
+        except Exception:
+            log.exception("could not mark update %s processed", incoming.update_key)
 
     async def _handle_locked(self, user_id: int, incoming: Incoming) -> Outcome | None:
         """None when the identity no longer belongs to ``user_id`` (linked meanwhile)."""
@@ -452,17 +463,20 @@ class Engine:
         return out + await self._reask(ctx, state)
 
     async def _group_message(self, ctx: StepContext, text: str | None) -> list[Reply]:
-        """In group chats only commands meant for groups are answered, and only for their roles."""
+        """In group chats SASI answers only group commands, and only to those allowed them.
+
+        Everything else gets silence: a group is shared, and a bot that answers every stray
+        command there is noise for everyone in it.
+        """
         parsed = parse_command(text) if text else None
         if parsed is None:
             return []
         command = self.commands.find(parsed[0])
         if command is None or not command.in_groups:
-            return [Reply(ctx.t("group.private_only"))] if command is not None else []
-        if not await self._allowed(ctx, command.access) or command.access in (
-            Access.ANYONE,
-            Access.REGISTERED,
-        ):
-            return [Reply(ctx.t("access.denied"))]
+            return []
+        if command.access in (Access.ANYONE, Access.REGISTERED):
+            return []  # group commands are for coordinators and Bappeda by design
+        if not await self._allowed(ctx, command.access):
+            return []
         transition = await command.run(ctx, parsed[1])
         return list(transition.say)

@@ -159,3 +159,17 @@ async def test_concurrent_searches_and_upserts_are_safe(rows: list[dict[str, str
     assert len(idx) == len(rows)
     r = rows[-1]
     assert idx.search_sync(r["name"], r["description"])[0].doc_id == f"dir:{r['id']}"
+
+
+def test_bulk_weights_equal_per_document_weights(
+    rows: list[dict[str, str]], index: SimilarityIndex
+) -> None:
+    # rebuild() computes every posting weight in numpy batches; upserts and the
+    # exhaustive search compute them one document at a time. They must agree.
+    per_doc = {slot: index._doc_vector(rec) for slot, rec in enumerate(index._records) if rec}
+    seen = 0
+    for tid, (docs, weights) in enumerate(zip(index._post_docs, index._post_w, strict=True)):
+        for slot, w in zip(docs, weights, strict=True):
+            assert w == pytest.approx(per_doc[slot][tid], rel=1e-5, abs=1e-7)
+            seen += 1
+    assert seen == sum(len(v) for v in per_doc.values()) > 0

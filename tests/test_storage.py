@@ -75,3 +75,21 @@ async def test_text_round_trips_exactly(core: Core) -> None:
 
 async def test_healthz_reports_the_database(core: Core) -> None:
     assert await core.database.ping() is True
+
+
+async def test_an_update_whose_step_fails_is_not_replayed_later(core: Core) -> None:
+    from handlers.messages import Incoming
+    from tests.chat import ID
+
+    store = InboundStore(core.database)
+    await store.store("telegram", "55", {"update_id": 55})
+
+    async def broken(*_args: object) -> list[object]:
+        raise RuntimeError("a bug in a step")
+
+    core.engine._converse = broken  # type: ignore[method-assign]
+    outcome = await core.handle(
+        Incoming(channel="telegram", sender_id="9", text="halo", update_key="55")
+    )
+    assert [r.text for r in outcome.replies] == [ID("error.internal")]
+    assert await store.unprocessed("telegram") == []

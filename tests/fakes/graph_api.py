@@ -370,13 +370,18 @@ def load_payload(name: str, **values: str) -> dict[str, Any]:
     ``values`` maps placeholder names without their angle brackets (``WHATSAPP_USER_ID``) to
     values; every placeholder in the file must be given one.
     """
-    text = (DATA_DIR / f"{name}.json").read_text(encoding="utf-8")
-    for placeholder, value in values.items():
-        text = text.replace(f"<{placeholder}>", json.dumps(value)[1:-1])
-    left = re.findall(r"<[A-Z0-9_]+>", text)
-    if left:
-        raise KeyError(f"{name}.json: no value for {sorted(set(left))}")
-    payload: dict[str, Any] = json.loads(text)
+    template = (DATA_DIR / f"{name}.json").read_text(encoding="utf-8")
+    missing = sorted(set(re.findall(r"<([A-Z0-9_]+)>", template)) - set(values))
+    if missing:
+        raise KeyError(f"{name}.json: no value for {missing}")
+
+    def fill(match: re.Match[str]) -> str:
+        # One pass over the file: a value that itself looks like "<NAME>" (users type such
+        # things) is never taken for a placeholder.
+        key = match.group(1)
+        return json.dumps(values[key])[1:-1] if key in values else match.group(0)
+
+    payload: dict[str, Any] = json.loads(re.sub(r"<([A-Z0-9_]+)>", fill, template))
     return payload
 
 
