@@ -133,7 +133,7 @@ class Engine:
             async with session.begin():
                 loaded = await self._load_person(session, incoming)
                 assert loaded is not None  # created by _resolve_user
-                identity, user = loaded
+                identity, user, state_row = loaded
                 if identity.user_id != user_id:
                     self._owners.pop((incoming.channel, incoming.sender_id), None)
                     return None
@@ -149,7 +149,7 @@ class Engine:
                     identity.blocked_at = None  # writing to us again means not blocked
                 if incoming.sender_name and not identity.display_name:
                     identity.display_name = incoming.sender_name[:200]
-                state = await self._load_state(session, user_id)
+                state = self._state(session, user_id, state_row)
                 ctx = StepContext(
                     session=session,
                     user=user,
@@ -222,27 +222,27 @@ class Engine:
 
     async def _load_person(
         self, session: AsyncSession, incoming: Incoming
-    ) -> tuple[Identity, User] | None:
-        """The identity and its person in one query, both locked on PostgreSQL.
+    ) -> tuple[Identity, User, ConversationState | None] | None:
+        """The identity, its person and their conversation state, in one query.
 
-        The person's row is their lock across processes; the identity's, because linking
-        moves identities between people. (SQLite has one writer: ``Database.writing``.)
+        On PostgreSQL the person's row is locked (their lock across processes; the state is
+        only written under it) and the identity's too, because linking moves identities
+        between people. SQLite has one writer at a time: ``Database.writing``.
         """
         query = (
-            select(Identity, User)
+            select(Identity, User, ConversationState)
             .join(User, Identity.user_id == User.id)
+            .outerjoin(ConversationState, ConversationState.user_id == User.id)
             .where(Identity.channel == incoming.channel, Identity.external_id == incoming.sender_id)
         )
         if not self.database.is_sqlite:
             query = query.with_for_update(of=[Identity, User])
         row = (await session.execute(query)).unique().first()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (row[0], row[1], row[2])
 
-    async def _load_state(self, session: AsyncSession, user_id: int) -> _State:
-        query = select(ConversationState).where(ConversationState.user_id == user_id)
-        if not self.database.is_sqlite:
-            query = query.with_for_update()
-        row = await session.scalar(query)
+    def _state(
+        self, session: AsyncSession, user_id: int, row: ConversationState | None
+    ) -> _State:
         if row is None:
             row = ConversationState(user_id=user_id, frames=[], offered=[], version=0)
             session.add(row)
