@@ -49,6 +49,8 @@ async def run(settings: Settings) -> int:
 async def run_terminal(settings: Settings, core: Core) -> int:
     from bot.channels.terminal import TerminalChannel
 
+    # The terminal is a chat: keep routine log lines out of the conversation.
+    logging.getLogger().setLevel(logging.WARNING)
     t = Translator(settings.locale)
     async with core.database.sessions() as session:
         empty = await opd_count(session) == 0
