@@ -5,7 +5,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     SASI_DATABASE_URL=sqlite+aiosqlite:////data/sasi.db \
-    SASI_ATTACHMENTS_DIR=/data/attachments \
+    SASI_DATA_DIR=/data \
     SASI_HTTP_HOST=0.0.0.0 \
     SASI_HTTP_PORT=8080
 

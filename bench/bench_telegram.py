@@ -183,6 +183,7 @@ async def sasi_bot(base_url: str, workdir: Path, concurrency: int) -> AsyncItera
 
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        data_dir=workdir / "data",
         attachments_dir=workdir / "attachments",
         telegram_bot_token=TOKEN,
         telegram_api_base_url=base_url,
@@ -293,7 +294,9 @@ async def sasi_turns(workdir: Path) -> list[list[Any]]:
     from bot.opd_import import import_opds, read_opd_csv
     from handlers.messages import Incoming, coalesce
 
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{workdir / 'dry.db'}")
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{workdir / 'dry.db'}", data_dir=workdir / "data"
+    )
     turns: list[list[Any]] = []
     async with open_core(settings) as core:
         await import_opds(core.database, read_opd_csv(DEMO_DIR / "opds.csv"))

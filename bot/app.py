@@ -17,6 +17,7 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.similarity_loader import build_similarity_index
 from handlers.engine import Clock, Engine, system_clock
+from handlers.i18n import Translator
 from handlers.messages import Delivery, Incoming, Outcome, Reply, TemplateCall
 from handlers.ports import SimilarityService
 from storage.db import Database
@@ -54,20 +55,27 @@ class Core:
         """
         outcome = await self.engine.handle(incoming)
         for delivery in outcome.deliveries:
-            await self.deliver(delivery)
+            if not await self.deliver(delivery):
+                # Never a silent drop: whoever caused the message learns it did not go out.
+                t = Translator(self.settings.locale)
+                channel = t(f"channel.{delivery.channel}")
+                outcome.replies.append(Reply(t("delivery.failed", channel=channel)))
         return outcome
 
-    async def deliver(self, delivery: Delivery) -> None:
+    async def deliver(self, delivery: Delivery) -> bool:
+        """Send a message meant for someone else; False (and logged) when it did not go out."""
         sender = self.senders.get(delivery.channel)
         if sender is None:
             log.error(
                 "no running channel %r to deliver to %s", delivery.channel, delivery.external_id
             )
-            return
+            return False
         try:
             await sender(delivery.external_id, delivery.replies, template=delivery.template)
         except Exception:
             log.exception("delivery to %s:%s failed", delivery.channel, delivery.external_id)
+            return False
+        return True
 
     def register_sender(self, channel: str, sender: Sender) -> None:
         self.senders[channel] = sender
@@ -114,7 +122,7 @@ async def open_core(
     database = Database(settings.database_url)
     try:
         if similarity is None:
-            similarity = await build_similarity_index(database)
+            similarity = await build_similarity_index(database, settings.stem_cache)
         engine = Engine(
             database=database,
             similarity=similarity,

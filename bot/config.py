@@ -25,6 +25,7 @@ class Settings:
     database_url: str = "sqlite+aiosqlite:///sasi.db"
     timezone: str = "Asia/Jakarta"
     locale: str = "id"
+    data_dir: Path = Path("data")
     attachments_dir: Path = Path("data/attachments")
     telegram_bot_token: str | None = None
     telegram_api_base_url: str | None = None
@@ -39,6 +40,12 @@ class Settings:
     http_port: int = 8080
     bappeda_push_url: str | None = None
     bappeda_push_secret: str | None = None
+
+    @property
+    def stem_cache(self) -> Path:
+        """Where the similarity index keeps word stems between restarts (a cache, safe to
+        delete: the next start recomputes it, more slowly)."""
+        return self.data_dir / "cache" / "similarity-stems.tsv"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -87,11 +94,13 @@ class Settings:
         webhook_secret = get("TELEGRAM_WEBHOOK_SECRET")
         if webhook_url and not webhook_secret:
             raise ConfigError("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET")
+        data_dir = Path(get("SASI_DATA_DIR") or defaults.data_dir)
         return cls(
             database_url=get("SASI_DATABASE_URL") or defaults.database_url,
+            data_dir=data_dir,
             timezone=timezone,
             locale=locale,
-            attachments_dir=Path(get("SASI_ATTACHMENTS_DIR") or defaults.attachments_dir),
+            attachments_dir=Path(get("SASI_ATTACHMENTS_DIR") or data_dir / "attachments"),
             telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
             telegram_api_base_url=get("TELEGRAM_API_BASE_URL"),
             telegram_webhook_url=webhook_url,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import NamedTuple
 
 from sqlalchemy import select
@@ -38,7 +39,7 @@ class DatabaseSyncedIndex:
 
     def __init__(self, database: Database, index: SimilarityIndex | None = None) -> None:
         self.database = database
-        self.index = index or SimilarityIndex()
+        self.index = index if index is not None else SimilarityIndex()
         self._seen_until: datetime | None = None
         self._recent: dict[int, datetime] = {}  # applied rows still inside the look-back
         self._catch_up_lock = asyncio.Lock()
@@ -101,8 +102,15 @@ class DatabaseSyncedIndex:
         self.index.remove(doc_id)
 
 
-async def build_similarity_index(database: Database) -> DatabaseSyncedIndex:
-    """An index holding every stored idea, rebuilt off the event loop."""
-    synced = DatabaseSyncedIndex(database)
+async def build_similarity_index(
+    database: Database, stem_cache: Path | None = None
+) -> DatabaseSyncedIndex:
+    """An index holding every stored idea, rebuilt off the event loop.
+
+    ``stem_cache`` keeps word stems between restarts: stemming is most of a cold rebuild.
+    """
+    if stem_cache is not None:
+        stem_cache.parent.mkdir(parents=True, exist_ok=True)
+    synced = DatabaseSyncedIndex(database, SimilarityIndex(stem_cache=stem_cache))
     await synced.rebuild()
     return synced

@@ -163,7 +163,8 @@ class Engine:
                 self._save_state(state, replies)
             for callback in ctx.after_commit:
                 try:
-                    callback()
+                    # Index updates normalise text (CPU work): never on the event loop.
+                    await asyncio.to_thread(callback)
                 except Exception:
                     log.exception("after-commit hook failed")
         return Outcome(replies=replies, deliveries=list(ctx.deliveries))

@@ -115,7 +115,11 @@ async def database_url(
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, attachments_dir=tmp_path / "attachments")
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        attachments_dir=tmp_path / "attachments",
+    )
 
 
 @pytest.fixture

@@ -43,3 +43,14 @@ def test_values_are_read_and_the_environment_beats_dotenv(tmp_path: Path) -> Non
 def test_bad_values_name_the_variable(env: dict[str, str], names: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=names):
         Settings.from_env(env, dotenv_path=tmp_path / "none.env")
+
+
+def test_the_data_folder_holds_attachments_and_caches(tmp_path: Path) -> None:
+    settings = Settings.from_env({"SASI_DATA_DIR": "/srv/sasi"}, dotenv_path=tmp_path / "x")
+    assert settings.attachments_dir == Path("/srv/sasi/attachments")
+    assert settings.stem_cache.parent == Path("/srv/sasi/cache")
+    own = Settings.from_env(
+        {"SASI_DATA_DIR": "/srv/sasi", "SASI_ATTACHMENTS_DIR": "/mnt/eviden"},
+        dotenv_path=tmp_path / "x",
+    )
+    assert own.attachments_dir == Path("/mnt/eviden")

@@ -105,3 +105,14 @@ async def test_wrong_guesses_from_new_attempts_add_up(demo_core: Core) -> None:
     # Six wrong guesses today: no more codes, whoever asks.
     replies = await _ask_to_link(whatsapp)
     assert replies[0].text == ID("link.too_many")
+
+
+async def test_a_code_that_cannot_be_delivered_is_reported_not_dropped(demo_core: Core) -> None:
+    _, whatsapp, inbox = await _registered_on_telegram(demo_core)
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("Telegram is down")
+
+    demo_core.register_sender("telegram", broken)
+    replies = await _ask_to_link(whatsapp)
+    assert replies[-1].text == ID("delivery.failed", channel="Telegram")

@@ -173,3 +173,33 @@ def test_bulk_weights_equal_per_document_weights(
             assert w == pytest.approx(per_doc[slot][tid], rel=1e-5, abs=1e-7)
             seen += 1
     assert seen == sum(len(v) for v in per_doc.values()) > 0
+
+
+def test_rebuild_with_helper_process_equals_single_process(
+    rows: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Large rebuilds hand every other batch to a helper process; force that path on the
+    # development set and check the index is the same as a single-process build.
+    from bot.similarity import parallel
+
+    docs = [(f"dir:{r['id']}", r["name"], r["description"]) for r in rows]
+    serial = SimilarityIndex()
+    serial.rebuild(docs)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_ROWS", 40)
+    monkeypatch.setattr(parallel, "_BATCH_ROWS", 10)
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
+    answers: list[int] = []
+    original = parallel._Helper.result
+
+    def counting(self: parallel._Helper) -> object:
+        terms, learnt = original(self)
+        answers.append(len(terms))
+        return terms, learnt
+
+    monkeypatch.setattr(parallel._Helper, "result", counting)
+    helped = SimilarityIndex()
+    helped.rebuild(docs)
+    assert sum(answers) >= 40  # the helper really normalised rows
+    assert helped._slot_ids == serial._slot_ids
+    assert [r.tolist() for r in helped._records if r] == [r.tolist() for r in serial._records if r]
+    assert helped._terms == serial._terms

@@ -66,9 +66,7 @@ def tfidf_cosine(rows: Sequence[dict[str, str]]) -> Scored:
         v = {t: tf * (math.log((1 + n) / (1 + df[t])) + 1) for t, tf in d.items()}
         norm = math.sqrt(sum(w * w for w in v.values())) or 1.0
         vecs.append({t: w / norm for t, w in v.items()})
-    matrix = [
-        [100.0 * sum(w * b.get(t, 0.0) for t, w in a.items()) for b in vecs] for a in vecs
-    ]
+    matrix = [[100.0 * sum(w * b.get(t, 0.0) for t, w in a.items()) for b in vecs] for a in vecs]
     return _rank(ids, matrix)
 
 
@@ -82,6 +80,7 @@ async def decidim_trigram(rows: Sequence[dict[str, str]], dsn: str) -> Scored:
 
     conn = await asyncpg.connect(dsn, timeout=5)
     try:
+        had_trgm = await conn.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         await conn.execute(
             "CREATE TEMP TABLE sasi_bench_decidim (id text PRIMARY KEY, title text, body text)"
@@ -99,6 +98,8 @@ async def decidim_trigram(rows: Sequence[dict[str, str]], dsn: str) -> Scored:
             """
         )
         await conn.execute("DROP TABLE sasi_bench_decidim")
+        if not had_trgm:  # leave the database as we found it
+            await conn.execute("DROP EXTENSION IF EXISTS pg_trgm")
     finally:
         await conn.close()
     out: Scored = {r["id"]: [] for r in rows}

@@ -31,9 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--queries", help="new innovations to check; default: check the corpus against itself"
     )
-    parser.add_argument(
-        "--limit", type=int, default=3, help="matches shown per query (default 3)"
-    )
+    parser.add_argument("--limit", type=int, default=3, help="matches shown per query (default 3)")
     parser.add_argument(
         "--threshold",
         type=float,

@@ -22,12 +22,20 @@ document, so it scales with the corpus. The score is ``100 * min(1, v_q·v_c)``.
 
 Search
 ------
-Postings hold each document's final weight per term, sorted by slot. Since the score is
-a sum of per-term contributions, a query term can add at most ``q_t * max_weight(t)``;
-terms whose bounds together stay below the threshold ("non-essential", usually the
-common words) are never scanned, they are only looked up for documents found through
-the rare terms (MaxScore). Results above the threshold are therefore exactly those of
-scoring every document (see :meth:`SimilarityIndex.search_exhaustive`).
+Postings hold each document's final weight per term (``array`` of slots, sorted, and of
+float32 weights). Since the score is a sum of per-term contributions, a query term can
+add at most ``q_t * max_weight(t)``; terms whose bounds together stay below the
+threshold ("non-essential", usually the common words) are never scanned, they are only
+looked up (binary search) for the documents found through the rare terms (MaxScore).
+Results above the threshold are therefore exactly those of scoring every document (see
+:meth:`SimilarityIndex.search_exhaustive`). Postings are summed with numpy, so a search
+of 100,000 ideas takes a few milliseconds; ``search`` runs it in a worker thread.
+
+Building
+--------
+``rebuild`` normalises every text (the only per-document Python work), then computes
+document frequencies, IDF and all weights in numpy batches of ``_CHUNK`` documents; an
+upsert computes the same weights for one document in plain Python.
 
 IDF changes as ideas are added. Weights use a snapshot of the document frequencies that
 is refreshed once the corpus has drifted by 10% (or 32 edits on small corpora); until
@@ -52,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.similarity.normalize import Normalizer
+from bot.similarity.parallel import normalised
 from handlers.ports import SimilarityService, SimilarMatch
 
 DEFAULT_THRESHOLD = 28.0
@@ -338,12 +347,10 @@ class SimilarityIndex:
             with self._lock:
                 self._clear()
                 term_id = self._term_ids.__getitem__
-                field_terms = self.normalizer.field_terms
                 slots = self._slots
                 slot_ids = self._slot_ids
                 records = self._records
-                for doc_id, name, description in docs:
-                    name_t, desc_t = field_terms(name, description)
+                for doc_id, name_t, desc_t in normalised(self.normalizer, docs):
                     if doc_id in slots:  # later rows win, like repeated upserts
                         records[slots[doc_id]] = None
                         slot_ids[slots[doc_id]] = None
@@ -351,6 +358,7 @@ class SimilarityIndex:
                     slot_ids.append(doc_id)
                     records.append(_record(map(term_id, name_t), map(term_id, desc_t)))
                 self._reweight()
+                self.normalizer.trim()
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -393,9 +401,7 @@ class SimilarityIndex:
         d2 = np.bincount(b.doc, weights=desc_w * desc_w, minlength=n_docs)
         # Entries are sorted by (doc, tid, field): a name entry directly followed by a
         # description entry of the same doc and term is a word present in both fields.
-        pair = np.flatnonzero(
-            (b.doc[:-1] == b.doc[1:]) & (b.tid[:-1] == b.tid[1:]) & is_name[:-1]
-        )
+        pair = np.flatnonzero((b.doc[:-1] == b.doc[1:]) & (b.tid[:-1] == b.tid[1:]) & is_name[:-1])
         low = np.minimum(w[pair], w[pair + 1])
         overlap = np.bincount(b.doc[pair], weights=low * low, minlength=n_docs)
         cross = np.bincount(b.doc[pair], weights=w[pair] * w[pair + 1], minlength=n_docs)
@@ -566,9 +572,7 @@ class SimilarityIndex:
 
             q_all = Counter(qn) + Counter(qd)
             c_all = Counter(dn) + Counter(dd)
-            shared = sorted(
-                (t for t in q_all if t in c_all), key=lambda t: -(q_all[t] * c_all[t])
-            )
+            shared = sorted((t for t in q_all if t in c_all), key=lambda t: -(q_all[t] * c_all[t]))
             return Explanation(
                 name_name=dot(qn, dn),
                 desc_desc=dot(qd, dd),

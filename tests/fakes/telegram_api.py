@@ -975,6 +975,7 @@ async def telegram_rig(
             webhook_url = f"http://127.0.0.1:{free_port()}/webhooks/telegram"
         settings = Settings(
             database_url=database_url or f"sqlite+aiosqlite:///{workdir / 'sasi.db'}",
+            data_dir=workdir / "data",
             attachments_dir=workdir / "attachments",
             telegram_bot_token=fake.token,
             telegram_api_base_url=fake.base_url,
