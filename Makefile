@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck migrate seed-demo bench clean
+.PHONY: run test migrate seed-demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ migrate: $(STAMP)
 seed-demo: $(STAMP)
 	$(BIN)/python -m bot migrate
 	$(BIN)/python -m bot seed-demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_similarity_accuracy.py
+	$(BIN)/python bench/bench_similarity_speed.py
+	$(BIN)/python bench/bench_telegram.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

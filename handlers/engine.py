@@ -160,7 +160,10 @@ class Engine:
                     now=now,
                 )
                 replies = await self._converse(ctx, state, incoming)
-                self._save_state(state, replies)
+                if incoming.chat_kind != "group":
+                    # A group message is not part of the private conversation: leave its
+                    # questions and buttons exactly as they were.
+                    self._save_state(state, replies)
             for callback in ctx.after_commit:
                 try:
                     # Index updates normalise text (CPU work): never on the event loop.
@@ -241,9 +244,7 @@ class Engine:
         row = (await session.execute(query)).unique().first()
         return None if row is None else (row[0], row[1], row[2])
 
-    def _state(
-        self, session: AsyncSession, user_id: int, row: ConversationState | None
-    ) -> _State:
+    def _state(self, session: AsyncSession, user_id: int, row: ConversationState | None) -> _State:
         if row is None:
             row = ConversationState(user_id=user_id, frames=[], offered=[], version=0)
             session.add(row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ class StoredUpdate:
     channel: str
     update_key: str
     payload: dict[str, Any] | None
+    id: int = 0  # storage order: replay pages through it
 
 
 class InboundStore:
@@ -48,16 +50,36 @@ class InboundStore:
             row = await _find(session, channel, update_key)
             return row is not None and row.processed_at is not None
 
-    async def unprocessed(self, channel: str, limit: int = 500) -> list[StoredUpdate]:
-        """Updates acknowledged but not processed, oldest first: replayed after a crash."""
+    async def unprocessed(
+        self, channel: str, limit: int = 500, after_id: int = 0
+    ) -> list[StoredUpdate]:
+        """Updates acknowledged but not processed, oldest first: replayed after a crash.
+
+        One page; pass the last ``id`` seen as ``after_id`` for the next (see ``backlog``).
+        """
         async with self._db.sessions() as session:
             rows = await session.scalars(
                 select(InboundUpdate)
-                .where(InboundUpdate.channel == channel, InboundUpdate.processed_at.is_(None))
+                .where(
+                    InboundUpdate.channel == channel,
+                    InboundUpdate.processed_at.is_(None),
+                    InboundUpdate.id > after_id,
+                )
                 .order_by(InboundUpdate.id)
                 .limit(limit)
             )
-            return [StoredUpdate(r.channel, r.update_key, r.payload) for r in rows]
+            return [StoredUpdate(r.channel, r.update_key, r.payload, r.id) for r in rows]
+
+    async def backlog(self, channel: str, page: int = 500) -> AsyncIterator[StoredUpdate]:
+        """Every unprocessed update, oldest first, however many there are."""
+        after = 0
+        while True:
+            rows = await self.unprocessed(channel, limit=page, after_id=after)
+            for row in rows:
+                yield row
+            if len(rows) < page:
+                return
+            after = rows[-1].id
 
     async def mark_processed(self, channel: str, update_key: str) -> None:
         """For updates that never reach the engine (status callbacks, ignored group chatter)."""

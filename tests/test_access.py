@@ -93,3 +93,20 @@ def test_menus_list_asn_commands_in_each_language() -> None:
     assert {"mulai", "ide", "ideku", "batal", "bahasa", "bantuan"} <= set(indonesian)
     assert {"start", "idea", "myideas", "cancel", "language", "help"} <= set(english)
     assert indonesian["ide"] == ID("command.ide")
+
+
+async def test_a_group_command_leaves_the_private_conversation_as_it_was(
+    chat: ChatDriver,
+) -> None:
+    await chat.say("rina", "/mulai")
+    await chat.say("rina", "Rina Marlina")
+    await chat.say("rina", "199107082019032012")
+    await chat.say("rina", "kesehatan")
+    assert chat.choices("rina")[0].title == "Dinkes"
+    for text in ("/rekap", "/ide", "halo"):
+        await chat.core.handle(
+            Incoming(channel="terminal", sender_id="rina", text=text, chat_kind="group")
+        )
+    # The OPD buttons she was offered in private still work, and so do typed numbers.
+    replies = await chat.say("rina", "1")
+    assert replies[-1].text == ID("registration.ask_position")

@@ -108,7 +108,7 @@ async def test_wrong_guesses_from_new_attempts_add_up(demo_core: Core) -> None:
 
 
 async def test_a_code_that_cannot_be_delivered_is_reported_not_dropped(demo_core: Core) -> None:
-    _, whatsapp, inbox = await _registered_on_telegram(demo_core)
+    _, whatsapp, _inbox = await _registered_on_telegram(demo_core)
 
     async def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("Telegram is down")

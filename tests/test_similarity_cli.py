@@ -13,14 +13,31 @@ from bot.similarity.cli import main
 
 CORPUS = [
     ("name", "description", "region", "opd"),
-    ("Sapu Jagad", "Jemput bola perekaman KTP-el ke rumah warga lansia dan difabel",
-     "Kabupaten Klaten", "Disdukcapil"),
-    ("Door to Door Service", "Petugas mendatangi rumah lanjut usia dan penyandang disabilitas "
-     "untuk merekam KTP elektronik", "Kota Tegal", "Disdukcapil"),
-    ("Bank Sampah Sekolah", "Siswa menabung sampah plastik yang dipilah di bank sampah sekolah",
-     "Kota Malang", "DLH"),
-    ("Embung Desa", "Pembangunan embung penampung air hujan untuk irigasi musim kemarau",
-     "Kabupaten Gunungkidul", "DPU"),
+    (
+        "Sapu Jagad",
+        "Jemput bola perekaman KTP-el ke rumah warga lansia dan difabel",
+        "Kabupaten Klaten",
+        "Disdukcapil",
+    ),
+    (
+        "Door to Door Service",
+        "Petugas mendatangi rumah lanjut usia dan penyandang disabilitas "
+        "untuk merekam KTP elektronik",
+        "Kota Tegal",
+        "Disdukcapil",
+    ),
+    (
+        "Bank Sampah Sekolah",
+        "Siswa menabung sampah plastik yang dipilah di bank sampah sekolah",
+        "Kota Malang",
+        "DLH",
+    ),
+    (
+        "Embung Desa",
+        "Pembangunan embung penampung air hujan untuk irigasi musim kemarau",
+        "Kabupaten Gunungkidul",
+        "DPU",
+    ),
 ]
 
 

@@ -93,3 +93,12 @@ async def test_an_update_whose_step_fails_is_not_replayed_later(core: Core) -> N
     )
     assert [r.text for r in outcome.replies] == [ID("error.internal")]
     assert await store.unprocessed("telegram") == []
+
+
+async def test_the_backlog_pages_through_every_unprocessed_update(core: Core) -> None:
+    store = InboundStore(core.database)
+    for number in range(7):
+        await store.store("telegram", str(number), {"n": number})
+    await store.mark_processed("telegram", "3")
+    keys = [u.update_key async for u in store.backlog("telegram", page=2)]
+    assert keys == ["0", "1", "2", "4", "5", "6"]

@@ -457,6 +457,18 @@ async def test_when_retries_run_out_the_error_is_raised_not_dropped(
     assert any("failed after 6 attempt(s)" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_send_whose_answer_is_lost_is_not_sent_twice(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.core.last_inbound["62811"] = NOW
+    rig.fake.drop_after_accepting_next(1)
+    with pytest.raises(aiohttp.ClientError), caplog.at_level(logging.ERROR):
+        await rig.channel.send("62811", [Reply("Pengumuman")])
+    # Meta took it once; retrying would have delivered it twice. The failure is loud instead.
+    assert [m["text"]["body"] for m in rig.fake.sent_to("62811")] == ["Pengumuman"]
+    assert any("failed after 1 attempt(s)" in r.getMessage() for r in caplog.records)
+
+
 async def test_a_permanent_error_is_not_retried(rig: Rig) -> None:
     rig.core.last_inbound["62811"] = NOW
     rig.fake.fail_next(1, "131047")

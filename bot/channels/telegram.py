@@ -156,6 +156,9 @@ class TelegramChannel:
         await self._set_commands()
         await application.start()
         self.core.register_sender(CHANNEL, self.send)
+        # Older updates first: the backlog is queued before live updates are, and a last pass
+        # picks up whatever the webhook stored in between.
+        await self._replay()
         self._accepting = True
         await self._replay()
         if self._webhook_path is not None:
@@ -216,7 +219,7 @@ class TelegramChannel:
 
     async def _replay(self) -> None:
         """Process updates that were stored (acknowledged) but not processed before a stop."""
-        for stored in await self.core.inbound.unprocessed(CHANNEL):
+        async for stored in self.core.inbound.backlog(CHANNEL):
             if stored.payload is None:
                 await self.core.inbound.mark_processed(CHANNEL, stored.update_key)
                 continue
@@ -252,7 +255,13 @@ class TelegramChannel:
     async def _on_update(
         self, update: Update, _context: CallbackContext[Any, Any, Any, Any]
     ) -> None:
-        # PTB hands updates over one by one; queueing per person keeps this instant.
+        # Stored before anything else: PTB confirms a polled batch with its next getUpdates,
+        # so an update waiting in a person's queue must already be safe from a crash.
+        if update.update_id not in self._prestored:
+            if not await self.core.inbound.store(CHANNEL, str(update.update_id), update.to_dict()):
+                log.info("dropping redelivered Telegram update %s", update.update_id)
+                return
+            self._prestored.add(update.update_id)
         self._submit(update)
 
     async def _on_error(self, update: object, context: CallbackContext[Any, Any, Any, Any]) -> None:

@@ -173,6 +173,7 @@ class WhatsAppChannel:
         self._client: GraphClient | None = None
         self._queues: dict[str, deque[Unit]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._accepting = False
         self._queued: set[str] = set()
         self.stop_grace = 30.0  # seconds stop() waits for work in flight
 
@@ -196,25 +197,43 @@ class WhatsAppChannel:
             max_attempts=self._max_attempts,
         )
         self._core.register_sender(CHANNEL, self.send)
-        stored = await self._core.inbound.unprocessed(CHANNEL)
-        for update in stored:
+        # Older updates first: live webhooks only queue once the backlog is queued, then a
+        # last pass picks up whatever was stored in between.
+        replayed = await self._replay()
+        self._accepting = True
+        replayed += await self._replay()
+        if replayed:
+            log.info("replaying %d stored WhatsApp update(s)", replayed)
+
+    async def _replay(self) -> int:
+        count = 0
+        async for update in self._core.inbound.backlog(CHANNEL):
+            if update.update_key in self._queued:
+                continue
             unit = unit_from_stored(update.update_key, update.payload)
             if unit is None:
                 log.warning("cannot replay stored WhatsApp update %s", update.update_key)
                 continue
-            self._enqueue(unit)
-        if stored:
-            log.info("replaying %d stored WhatsApp update(s)", len(stored))
+            self._queue(unit)
+            count += 1
+        return count
 
     async def stop(self) -> None:
-        """Finish the work in flight (what is cut short is replayed on the next start)."""
-        workers = list(self._workers.values())
-        if workers:
-            _done, pending = await asyncio.wait(workers, timeout=self.stop_grace)
-            for task in pending:
-                task.cancel()
+        """Finish the work in flight (what is cut short is replayed on the next start).
+
+        From here on webhooks are stored only; workers started meanwhile are waited for too.
+        """
+        self._accepting = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stop_grace
+        while self._workers:
+            workers = list(self._workers.values())
+            _done, pending = await asyncio.wait(workers, timeout=max(0.0, deadline - loop.time()))
             if pending:
+                for task in pending:
+                    task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
+                break
         if self._session is not None:
             await self._session.close()
         self._session = None
@@ -277,10 +296,13 @@ class WhatsAppChannel:
     # -- processing ------------------------------------------------------------------------
 
     def _enqueue(self, unit: Unit) -> None:
-        if self._client is None:
+        if not self._accepting:
             # Stored while the channel is not running (the server starts first and stops
             # last): start() replays it.
             return
+        self._queue(unit)
+
+    def _queue(self, unit: Unit) -> None:
         if unit.key in self._queued:
             return
         self._queued.add(unit.key)
@@ -316,14 +338,15 @@ class WhatsAppChannel:
             await self._record_status(unit)
             return
         message = parse_message(unit.payload)
-        incoming = await self._incoming(message)
+        incoming = await self._incoming(message, unit.key)
         outcome = await self._core.handle(incoming)
         if outcome.duplicate:
             log.info("WhatsApp message %s was processed before", message.message_id)
             return
         await self._send_replies(message.sender, outcome.replies)
 
-    async def _incoming(self, message: ParsedMessage) -> Incoming:
+    async def _incoming(self, message: ParsedMessage, key: str) -> Incoming:
+        """The core's view of a message; ``key`` is what it was stored under (claimed once)."""
         attachments: tuple[Attachment, ...] = ()
         too_large = False
         if message.media is not None:
@@ -339,7 +362,7 @@ class WhatsAppChannel:
             attachments=attachments,
             unsupported=message.unsupported,
             sender_name=message.sender_name,
-            update_key=message.message_id,
+            update_key=key,
             too_large=too_large,
         )
 

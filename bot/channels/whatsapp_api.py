@@ -87,7 +87,7 @@ class GraphClient:
     async def send_message(self, payload: Mapping[str, Any]) -> str:
         """POST one message; returns its ``wamid``."""
         url = f"{self._base}/{self._phone_number_id}/messages"
-        answer = await self._call("POST", url, json=dict(payload))
+        answer = await self._call("POST", url, json=dict(payload), idempotent=False)
         try:
             return str(answer["messages"][0]["id"])
         except (KeyError, IndexError, TypeError) as exc:
@@ -156,7 +156,14 @@ class GraphClient:
         *,
         json: dict[str, Any] | None = None,
         data_factory: Callable[[], aiohttp.FormData] | None = None,
+        idempotent: bool = True,
     ) -> dict[str, Any]:
+        """One Graph API call, retried on rate limits and server errors.
+
+        A request that is not idempotent (sending a message) is not retried after a timeout
+        or a broken connection: Meta may have accepted it, and a person must not get the same
+        message twice. It fails loudly instead; one that never connected is retried.
+        """
         for attempt in range(1, self._max_attempts + 1):
             retry_after: float | None = None
             try:
@@ -173,7 +180,12 @@ class GraphClient:
                     retry_after = _retry_after(response.headers.get("Retry-After"))
                     raise _error(response.status, body)
             except (GraphApiError, aiohttp.ClientError, TimeoutError) as exc:
-                if not _retryable(exc) or attempt == self._max_attempts:
+                ambiguous = not isinstance(exc, GraphApiError | aiohttp.ClientConnectorError)
+                if (
+                    not _retryable(exc)
+                    or attempt == self._max_attempts
+                    or (ambiguous and not idempotent)
+                ):
                     log.error("%s %s failed after %d attempt(s): %s", method, url, attempt, exc)
                     raise
                 await self._wait(attempt, exc, retry_after)

@@ -74,6 +74,7 @@ class FakeGraphApi:
     # Approved templates: name → (language code, number of body parameters).
     templates: dict[str, tuple[str, int]] = field(default_factory=dict)
     _failures: list[str] = field(default_factory=list)
+    _drops: int = 0
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     base_url: str = ""
@@ -100,6 +101,11 @@ class FakeGraphApi:
             await self._runner.cleanup()
 
     # -- test controls ---------------------------------------------------------------------
+
+    def drop_after_accepting_next(self, count: int = 1) -> None:
+        """The next ``count`` messages are accepted (and delivered), but the connection drops
+        before the answer: the sender cannot know whether Meta took the message."""
+        self._drops += count
 
     def fail_next(self, count: int, kind: str) -> None:
         """The next ``count`` calls answer the failure ``kind`` (a key of :data:`FAILURES`)."""
@@ -159,6 +165,11 @@ class FakeGraphApi:
         wamid = f"wamid.FAKE{next(self._ids):08d}"
         self.messages.append(body)
         self.message_ids.append(wamid)
+        if self._drops:
+            self._drops -= 1
+            assert request.transport is not None
+            request.transport.close()  # accepted, but the answer never arrives
+            raise web.HTTPInternalServerError()
         message: dict[str, Any] = {"id": wamid}
         if body.get("type") == "template":
             message["message_status"] = "accepted"
