@@ -129,47 +129,51 @@ class Engine:
 
     async def _handle_locked(self, user_id: int, incoming: Incoming) -> Outcome | None:
         """None when the identity no longer belongs to ``user_id`` (linked meanwhile)."""
-        async with self.database.writing(), self.database.sessions() as session:
-            async with session.begin():
-                loaded = await self._load_person(session, incoming)
-                assert loaded is not None  # created by _resolve_user
-                identity, user, state_row = loaded
-                if identity.user_id != user_id:
-                    self._owners.pop((incoming.channel, incoming.sender_id), None)
-                    return None
-                if incoming.update_key is not None and not await claim_update(
-                    session, incoming.channel, incoming.update_key
-                ):
-                    return Outcome(duplicate=True)
-                now = self.clock()
-                last = identity.last_inbound_at
-                if last is None or now - last > INBOUND_STAMP_RESOLUTION or last > now:
-                    identity.last_inbound_at = now
-                if identity.blocked_at is not None:
-                    identity.blocked_at = None  # writing to us again means not blocked
-                if incoming.sender_name and not identity.display_name:
-                    identity.display_name = incoming.sender_name[:200]
-                state = self._state(session, user_id, state_row)
-                ctx = StepContext(
-                    session=session,
-                    user=user,
-                    identity=identity,
-                    t=Translator(user.locale or self.default_locale),
-                    similarity=self.similarity,
-                    timezone=self.timezone,
-                    now=now,
-                )
-                replies = await self._converse(ctx, state, incoming)
-                if incoming.chat_kind != "group":
-                    # A group message is not part of the private conversation: leave its
-                    # questions and buttons exactly as they were.
-                    self._save_state(state, replies)
-            for callback in ctx.after_commit:
-                try:
-                    # Index updates normalise text (CPU work): never on the event loop.
-                    await asyncio.to_thread(callback)
-                except Exception:
-                    log.exception("after-commit hook failed")
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
+            loaded = await self._load_person(session, incoming)
+            assert loaded is not None  # created by _resolve_user
+            identity, user, state_row = loaded
+            if identity.user_id != user_id:
+                self._owners.pop((incoming.channel, incoming.sender_id), None)
+                return None
+            if incoming.update_key is not None and not await claim_update(
+                session, incoming.channel, incoming.update_key
+            ):
+                return Outcome(duplicate=True)
+            now = self.clock()
+            last = identity.last_inbound_at
+            if last is None or now - last > INBOUND_STAMP_RESOLUTION or last > now:
+                identity.last_inbound_at = now
+            if identity.blocked_at is not None:
+                identity.blocked_at = None  # writing to us again means not blocked
+            if incoming.sender_name and not identity.display_name:
+                identity.display_name = incoming.sender_name[:200]
+            state = self._state(session, user_id, state_row)
+            ctx = StepContext(
+                session=session,
+                user=user,
+                identity=identity,
+                t=Translator(user.locale or self.default_locale),
+                similarity=self.similarity,
+                timezone=self.timezone,
+                now=now,
+            )
+            replies = await self._converse(ctx, state, incoming)
+            if incoming.chat_kind != "group":
+                # A group message is not part of the private conversation: leave its
+                # questions and buttons exactly as they were.
+                self._save_state(state, replies)
+        # Committed, and the writer queue released: now the work that must follow the commit.
+        for callback in ctx.after_commit:
+            try:
+                # Index updates normalise text (CPU work): never on the event loop.
+                await asyncio.to_thread(callback)
+            except Exception:
+                log.exception("after-commit hook failed")
         return Outcome(replies=replies, deliveries=list(ctx.deliveries))
 
     # -- identities and state -------------------------------------------------------------------
