@@ -192,7 +192,10 @@ class Idea(Base):
     replication_of_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Indexed: every similarity search catches up on ideas changed since its last look.
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
 
     opd: Mapped[Opd | None] = relationship(lazy="joined")
     owner: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[owner_id])
