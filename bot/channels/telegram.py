@@ -2,8 +2,11 @@
 
 Updates come by long polling (default) or by webhook (``TELEGRAM_WEBHOOK_URL``) on the shared
 aiohttp server. Either way each update is stored in the inbound table before it is processed,
-so a redelivery is dropped and an update acknowledged before a crash is replayed at the next
-start. Updates of one person are processed strictly in order; different people in parallel.
+so a redelivery is dropped and a stored update cut short by a crash is replayed at the next
+start. A webhook update is stored before Telegram gets its 200. A polled one is stored as soon
+as python-telegram-bot hands it over; PTB confirms a batch with its next ``getUpdates``, so a
+crash in that instant can still lose one, which only webhook mode rules out. Updates of one
+person are processed strictly in order; different people in parallel.
 
 The channel holds no conversation logic: everything a person reads comes from the core's
 replies. It only reports facts the core cannot see (an unsupported message type, a file past
@@ -112,6 +115,7 @@ class TelegramChannel:
         self._webhook_path = _webhook_path(settings.telegram_webhook_url)
         self._work = _PerKeyQueue(self._process, max_concurrency)
         self._prestored: set[int] = set()  # stored by the webhook route or found by replay
+        self._storing: dict[int, asyncio.Task[bool]] = {}  # polled updates being stored
         self._accepting = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.application: TelegramApp = self._build_application()
@@ -190,6 +194,9 @@ class TelegramChannel:
         if application.running:
             await application.stop()  # hands what PTB already queued to our workers
         await self.idle()
+        # Stores started for updates no worker reached: let them land (replayed next start).
+        await asyncio.gather(*self._storing.values(), return_exceptions=True)
+        self._storing.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -255,13 +262,14 @@ class TelegramChannel:
     async def _on_update(
         self, update: Update, _context: CallbackContext[Any, Any, Any, Any]
     ) -> None:
-        # Stored before anything else: PTB confirms a polled batch with its next getUpdates,
-        # so an update waiting in a person's queue must already be safe from a crash.
-        if update.update_id not in self._prestored:
-            if not await self.core.inbound.store(CHANNEL, str(update.update_id), update.to_dict()):
-                log.info("dropping redelivered Telegram update %s", update.update_id)
-                return
-            self._prestored.add(update.update_id)
+        # Storing starts now, not when the person's queue reaches the update: PTB confirms a
+        # polled batch with its next getUpdates, so the update must not wait unsaved behind
+        # busy workers. Not awaited here, so PTB keeps handing updates over meanwhile; the
+        # worker awaits it before processing (and drops a redelivery).
+        if update.update_id not in self._prestored and update.update_id not in self._storing:
+            self._storing[update.update_id] = asyncio.create_task(
+                self.core.inbound.store(CHANNEL, str(update.update_id), update.to_dict())
+            )
         self._submit(update)
 
     async def _on_error(self, update: object, context: CallbackContext[Any, Any, Any, Any]) -> None:
@@ -277,8 +285,13 @@ class TelegramChannel:
         """Store (unless already stored), convert, run through the core, render the replies."""
         key = str(update.update_id)
         try:
+            storing = self._storing.pop(update.update_id, None)
             if update.update_id in self._prestored:
                 self._prestored.discard(update.update_id)
+            elif storing is not None:
+                if not await storing:
+                    log.info("dropping redelivered Telegram update %s", key)
+                    return
             elif not await self.core.inbound.store(CHANNEL, key, update.to_dict()):
                 log.info("dropping redelivered Telegram update %s", key)
                 return
