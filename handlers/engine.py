@@ -391,16 +391,15 @@ class Engine:
     async def _idle(self, ctx: StepContext, state: _State, answer: Answer) -> list[Reply]:
         """A message with no conversation under way: register newcomers, show others the menu."""
         if not ctx.user.is_registered:
-            registration = self.flows.get("registration")
-            assert registration is not None
-            return await self._apply(
-                ctx,
-                state,
-                Transition(
-                    say=[Reply(ctx.t("registration.welcome"))], push=registration.new_frame()
-                ),
-            )
+            return await self._start_registration(ctx, state, "registration.welcome")
         return [self._menu(ctx)]
+
+    async def _start_registration(self, ctx: StepContext, state: _State, say: str) -> list[Reply]:
+        registration = self.flows.get("registration")
+        assert registration is not None
+        return await self._apply(
+            ctx, state, Transition(say=[Reply(ctx.t(say))], push=registration.new_frame())
+        )
 
     def _menu(self, ctx: StepContext) -> Reply:
         from handlers.menu import main_menu
@@ -456,17 +455,9 @@ class Engine:
         return out
 
     async def _refuse(self, ctx: StepContext, state: _State, command: Command) -> list[Reply]:
-        t = ctx.t
         if not ctx.user.is_registered:
-            registration = self.flows.get("registration")
-            assert registration is not None
-            return await self._apply(
-                ctx,
-                state,
-                Transition(say=[Reply(t("access.register_first"))], push=registration.new_frame()),
-            )
-        out = [Reply(t("access.denied"))]
-        return out + await self._reask(ctx, state)
+            return await self._start_registration(ctx, state, "access.register_first")
+        return [Reply(ctx.t("access.denied")), *await self._reask(ctx, state)]
 
     async def _group_message(self, ctx: StepContext, text: str | None) -> list[Reply]:
         """In group chats SASI answers only group commands, and only to those allowed them.
