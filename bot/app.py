@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
-
 from bot.config import Settings
 from bot.similarity_loader import build_similarity_index
 from handlers.engine import Clock, Engine, system_clock
@@ -23,7 +21,8 @@ from handlers.ports import SimilarityService
 from storage.db import Database
 from storage.inbound import InboundStore
 from storage.migrate import upgrade_to_head_async
-from storage.models import Identity, utcnow
+from storage.models import utcnow
+from storage.queries import identity_of
 
 log = logging.getLogger(__name__)
 
@@ -87,24 +86,15 @@ class Core:
             self.database.sessions() as session,
             session.begin(),
         ):
-            identity = await _identity(session, channel, external_id)
+            identity = await identity_of(session, channel, external_id)
             if identity is not None:
                 identity.blocked_at = utcnow()
 
     async def last_inbound_at(self, channel: str, external_id: str) -> datetime | None:
         """When this identity last wrote to us (WhatsApp's 24-hour window starts there)."""
         async with self.database.sessions() as session:
-            identity = await _identity(session, channel, external_id)
+            identity = await identity_of(session, channel, external_id)
             return identity.last_inbound_at if identity is not None else None
-
-
-async def _identity(session: object, channel: str, external_id: str) -> Identity | None:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    assert isinstance(session, AsyncSession)
-    return await session.scalar(
-        select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
-    )
 
 
 @asynccontextmanager

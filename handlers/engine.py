@@ -30,6 +30,7 @@ from handlers.text import MAX_MESSAGE_CHARS, clean_text, is_small_number
 from storage.db import Database
 from storage.inbound import InboundStore, claim_update
 from storage.models import ConversationState, Identity, User, utcnow
+from storage.queries import identity_of
 
 log = logging.getLogger(__name__)
 
@@ -178,16 +179,6 @@ class Engine:
 
     # -- identities and state -------------------------------------------------------------------
 
-    async def _identity(
-        self, session: AsyncSession, incoming: Incoming, lock: bool = False
-    ) -> Identity | None:
-        query = select(Identity).where(
-            Identity.channel == incoming.channel, Identity.external_id == incoming.sender_id
-        )
-        if lock and not self.database.is_sqlite:
-            query = query.with_for_update()  # linking moves identities between people
-        return await session.scalar(query)
-
     async def _resolve_user(self, incoming: Incoming) -> int:
         """The person behind a channel identity, created on first contact.
 
@@ -207,7 +198,7 @@ class Engine:
     async def _resolve_user_from_db(self, incoming: Incoming) -> int:
         for _attempt in range(3):
             async with self.database.writing(), self.database.sessions() as session:
-                identity = await self._identity(session, incoming)
+                identity = await identity_of(session, incoming.channel, incoming.sender_id)
                 if identity is not None:
                     return identity.user_id
                 user = User()

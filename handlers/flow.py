@@ -62,6 +62,13 @@ class Transition:
     fallthrough: bool = False
 
 
+def text_problem(ctx: StepContext, answer: Answer) -> Reply | None:
+    """The polite refusal when a question wants text and got a file, a button or nothing."""
+    if answer.attachments or answer.choice is not None or not answer.text:
+        return Reply(ctx.t("input.text_expected"))
+    return None
+
+
 def stay(*say: Reply) -> Transition:
     return Transition(say=list(say))
 

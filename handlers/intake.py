@@ -11,7 +11,7 @@ from typing import Any
 
 from handlers.choices import choice, paginate, turn_page
 from handlers.context import StepContext
-from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay
+from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay, text_problem
 from handlers.idea_fields import AFFAIRS, FIELD_ORDER, FORMS, INITIATORS, TEXT_LIMITS
 from handlers.messages import Reply
 from handlers.money import format_rupiah, parse_rupiah
@@ -46,12 +46,6 @@ def _next(frame: Frame, current: str) -> str:
     return FIELD_ORDER[index + 1] if index + 1 < len(FIELD_ORDER) else "summary"
 
 
-def _text_problem(ctx: StepContext, answer: Answer) -> Reply | None:
-    if answer.attachments or not answer.text:
-        return Reply(ctx.t("input.text_expected"))
-    return None
-
-
 # -- free-text fields -------------------------------------------------------------------------
 
 
@@ -68,7 +62,7 @@ def _text_field(field: str) -> None:
     async def answer(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
         if answer.choice is not None:
             return stay(Reply(ctx.t("input.stale_button")))
-        if problem := _text_problem(ctx, answer):
+        if problem := text_problem(ctx, answer):
             return stay(problem)
         assert answer.text is not None
         value = one_line(answer.text) if field == "name" else answer.text.strip()
@@ -289,7 +283,7 @@ async def answer_affair(ctx: StepContext, frame: Frame, answer: Answer) -> Trans
         frame.data["affair_query"] = None
         frame.data["affair_page"] = 0
         return goto(_next(frame, "affair"))
-    if problem := _text_problem(ctx, answer):
+    if problem := text_problem(ctx, answer):
         return stay(problem)
     assert answer.text is not None
     query = one_line(answer.text)[:60]
@@ -366,7 +360,7 @@ async def answer_budget(ctx: StepContext, frame: Frame, answer: Answer) -> Trans
     if answer.choice == "budget:skip":
         frame.data["budget"] = None
         return goto(_next(frame, "budget"))
-    if problem := _text_problem(ctx, answer):
+    if problem := text_problem(ctx, answer):
         return stay(problem)
     assert answer.text is not None
     amount = parse_rupiah(answer.text)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from handlers.choices import choice, paginate, turn_page
 from handlers.context import StepContext
-from handlers.flow import Answer, Frame
+from handlers.flow import Answer, Frame, text_problem
 from handlers.messages import Reply
 from storage.queries import opd_count, opds_by_id, search_opds
 
@@ -80,8 +80,9 @@ class OpdPicker:
                 self.reset(frame)
                 return Picked(opd_id)
             return Problem(Reply(t("input.stale_button")))
-        if answer.attachments or not answer.text:
-            return Problem(Reply(t("input.text_expected")))
+        if problem := text_problem(ctx, answer):
+            return Problem(problem)
+        assert answer.text is not None
         query = " ".join(answer.text.split())[:100]
         if not await search_opds(ctx.session, query):
             return Problem(Reply(t("opd.not_found", query=query)))

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from handlers.context import StepContext
-from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay
+from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay, text_problem
 from handlers.menu import main_menu_choices
 from handlers.messages import Delivery, Reply, TemplateCall
 from handlers.nip import NipProblem, parse_nip
@@ -30,25 +30,29 @@ flow = Flow(name="registration", first="name")
 opd_picker = OpdPicker(prefix="opd", prompt_key="registration.ask_opd")
 
 
-def _text_problem(ctx: StepContext, answer: Answer) -> Reply | None:
-    if answer.attachments or answer.choice is not None or not answer.text:
-        return Reply(ctx.t("input.text_expected"))
-    return None
-
-
 async def ask_name(ctx: StepContext, frame: Frame) -> Reply:
     return Reply(ctx.t("registration.ask_name"))
 
 
-async def answer_name(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
-    if problem := _text_problem(ctx, answer):
-        return stay(problem)
+def _one_line(
+    ctx: StepContext, answer: Answer, minimum: int, maximum: int, field: str
+) -> str | Reply:
+    """A single-line answer within its length, or what to tell the person instead."""
+    if problem := text_problem(ctx, answer):
+        return problem
     assert answer.text is not None
-    name = one_line(answer.text)
-    if len(name) < 3 or not has_word_character(name):
-        return stay(Reply(ctx.t("registration.name_invalid")))
-    if len(name) > NAME_MAX:
-        return stay(Reply(ctx.t("registration.name_too_long", limit=NAME_MAX)))
+    value = one_line(answer.text)
+    if len(value) < minimum or not has_word_character(value):
+        return Reply(ctx.t(f"registration.{field}_invalid"))
+    if len(value) > maximum:
+        return Reply(ctx.t(f"registration.{field}_too_long", limit=maximum))
+    return value
+
+
+async def answer_name(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    name = _one_line(ctx, answer, 3, NAME_MAX, "name")
+    if isinstance(name, Reply):
+        return stay(name)
     frame.data["name"] = name
     return goto("nip")
 
@@ -67,7 +71,7 @@ NIP_PROBLEM_KEYS = {
 
 
 async def answer_nip(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
-    if problem := _text_problem(ctx, answer):
+    if problem := text_problem(ctx, answer):
         return stay(problem)
     assert answer.text is not None
     parsed = parse_nip(answer.text, ctx.now.astimezone(ctx.timezone).date())
@@ -153,7 +157,7 @@ async def ask_link_code(ctx: StepContext, frame: Frame) -> Reply:
 
 
 async def answer_link_code(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
-    if problem := _text_problem(ctx, answer):
+    if problem := text_problem(ctx, answer):
         return stay(problem)
     assert answer.text is not None
     typed = "".join(answer.text.split())
@@ -203,14 +207,9 @@ async def ask_position(ctx: StepContext, frame: Frame) -> Reply:
 
 
 async def answer_position(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
-    if problem := _text_problem(ctx, answer):
-        return stay(problem)
-    assert answer.text is not None
-    position = one_line(answer.text)
-    if len(position) < 2 or not has_word_character(position):
-        return stay(Reply(ctx.t("registration.position_invalid")))
-    if len(position) > POSITION_MAX:
-        return stay(Reply(ctx.t("registration.position_too_long", limit=POSITION_MAX)))
+    position = _one_line(ctx, answer, 2, POSITION_MAX, "position")
+    if isinstance(position, Reply):
+        return stay(position)
     if await user_by_nip(ctx.session, str(frame.data["nip"])) not in (None, ctx.user):
         # Someone registered this NIP while we were talking: go back and link instead.
         return goto("nip", Reply(ctx.t("registration.nip_taken_meanwhile")))

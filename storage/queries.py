@@ -72,6 +72,16 @@ def can_see_idea(idea: Idea, user: User) -> bool:
     return idea.owner_id == user.id or any(c.user_id == user.id for c in idea.collaborators)
 
 
+async def identity_of(
+    session: AsyncSession, channel: str, external_id: str, lock: bool = False
+) -> Identity | None:
+    """A channel identity; ``lock`` takes its row lock (ignored by SQLite, which has none)."""
+    query = select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+    if lock:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
 async def user_by_nip(session: AsyncSession, nip: str) -> User | None:
     return await session.scalar(select(User).where(User.nip == nip))
 
