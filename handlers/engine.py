@@ -24,7 +24,7 @@ from handlers.commands import Command, CommandTable, parse_command
 from handlers.context import StepContext
 from handlers.flow import OFFERED_BELOW, Answer, FlowRegistry, Frame, Transition
 from handlers.i18n import Translator
-from handlers.messages import MAX_CHOICES, Incoming, Outcome, Reply
+from handlers.messages import MAX_CHOICES, Choice, Incoming, Outcome, Reply
 from handlers.ports import SimilarityService
 from handlers.text import MAX_MESSAGE_CHARS, clean_text, is_small_number
 from storage.db import Database
@@ -43,6 +43,10 @@ OWNER_CACHE_SIZE = 100_000
 # on almost every message.
 INBOUND_STAMP_RESOLUTION = timedelta(minutes=1)
 MAX_FALLTHROUGH = 4  # frames an answer may fall through before it is treated as idle chat
+
+
+def _name_key(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 class KeyedLocks:
@@ -71,6 +75,7 @@ class _State:
     row: ConversationState
     frames: list[Frame] = field(default_factory=list)
     offered: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # a choice's title, typed → its payload
 
 
 class Engine:
@@ -245,17 +250,26 @@ class Engine:
             session.add(row)
         frames = [Frame.from_json(raw) for raw in (row.frames or [])]
         frames = [f for f in frames if self.flows.step(f) is not None]  # flows renamed since
-        return _State(row=row, frames=frames, offered=[str(p) for p in (row.offered or [])])
+        state = _State(row=row, frames=frames)
+        for entry in row.offered or []:
+            # {"payload", "names"}; a bare payload string in rows saved before names were kept.
+            payload = str(entry["payload"] if isinstance(entry, dict) else entry)
+            state.offered.append(payload)
+            for name in entry.get("names", []) if isinstance(entry, dict) else []:
+                state.names.setdefault(_name_key(name), payload)
+        return state
 
     def _save_state(self, state: _State, replies: list[Reply]) -> None:
-        offered: list[str] = []
+        choices: tuple[Choice, ...] = ()
         for reply in replies:
             if reply.choices:
-                offered = [c.payload for c in reply.choices]
+                choices = reply.choices
         state.row.frames = [f.to_json() for f in state.frames]
-        state.row.offered = offered
+        state.row.offered = [
+            {"payload": c.payload, "names": sorted({c.title, c.label or c.title})} for c in choices
+        ]
         state.row.version = (state.row.version or 0) + 1
-        state.offered = offered
+        state.offered = [c.payload for c in choices]
 
     # -- the conversation -------------------------------------------------------------------
 
@@ -291,14 +305,15 @@ class Engine:
             else:
                 out.append(Reply(t("input.stale_button")))
                 return out + await self._reask(ctx, state, or_menu=True)
-        elif text is not None and is_small_number(text) and state.offered:
-            number = int(text)
-            if 1 <= number <= len(state.offered):
-                picked = state.offered[number - 1]
-                if picked.startswith("/"):
-                    text = picked
-                else:
-                    choice, text = picked, None
+        elif text is not None and state.offered:
+            # A typed number, or a choice's own words ("Lewati", "simpan"), answers as its button.
+            picked = state.names.get(_name_key(text))
+            if is_small_number(text) and 1 <= int(text) <= len(state.offered):
+                picked = state.offered[int(text) - 1]
+            if picked is not None and picked.startswith("/"):
+                text = picked
+            elif picked is not None:
+                choice, text = picked, None
 
         if choice is None and text is not None:
             parsed = parse_command(text)

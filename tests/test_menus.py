@@ -71,3 +71,28 @@ async def test_help_offers_the_main_menu_by_number(chat: ChatDriver) -> None:
     await chat.say("rina", "/bantuan")
     replies = await chat.say("rina", "1")  # "Ajukan ide"
     assert replies[-1].text == ID("intake.ask_name")
+
+
+async def test_typing_a_choices_own_words_answers_like_its_button(chat: ChatDriver) -> None:
+    await _at_digital_question(chat)
+    await chat.say("rina", "non-digital")
+    await chat.say("rina", "Pelayanan Publik")
+    await chat.say("rina", "perpustakaan")
+    await chat.say("rina", "asn")
+    await chat.say("rina", "OPD lain")
+    await chat.say("rina", "kesehatan")  # a search
+    await chat.say("rina", "dinkes")  # the OPD's short name, as on its button
+    replies = await chat.say("rina", "lewati")
+    assert replies[-1].text == ID("intake.ask_attachments")
+    await chat.say("rina", "Selesai")
+    await chat.say("rina", "simpan")
+    async with chat.core.database.sessions() as session:
+        idea = await session.scalar(select(Idea))
+    assert idea is not None
+    assert (idea.is_digital, idea.form, idea.initiator, idea.budget_estimate) == (
+        False,
+        "pelayanan_publik",
+        "asn",
+        None,
+    )
+    assert idea.opd is not None and idea.opd.short_name == "Dinkes"
