@@ -41,6 +41,19 @@ async def decisions(core: Core) -> list[SimilarityDecision]:
         return list(await session.scalars(select(SimilarityDecision)))
 
 
+async def _up_to_the_opd_question(chat: ChatDriver) -> None:
+    """Rina registers and answers every question of an idea up to its OPD."""
+    await chat.register("rina")
+    await chat.say("rina", "/ide")
+    for text in ("PUSTAKA KILAT", OTHER_PROBLEM, OTHER_IDEA, "Tujuan", "Manfaat", "Siswa"):
+        await chat.say("rina", text)
+    await chat.press("rina", "digital:yes")
+    await chat.press("rina", "form:pelayanan_publik")
+    await chat.say("rina", "perpustakaan")
+    await chat.press("rina", "initiator:asn")
+    assert ID("intake.ask_opd", opd="Dinas Kesehatan") in chat.text("rina")
+
+
 async def test_an_idea_is_saved_with_every_field(chat: ChatDriver) -> None:
     await chat.register("rina")
     replies = await chat.submit_idea("rina", "SI-JEMPOL", JEMPUT_PROBLEM, JEMPUT_IDEA)
@@ -191,14 +204,7 @@ async def test_cancel_at_the_warning_discards_the_draft(chat: ChatDriver) -> Non
 
 
 async def test_a_field_can_be_edited_from_the_summary(chat: ChatDriver) -> None:
-    await chat.register("rina")
-    await chat.say("rina", "/ide")
-    for text in ("PUSTAKA KILAT", OTHER_PROBLEM, OTHER_IDEA, "Tujuan", "Manfaat", "Siswa"):
-        await chat.say("rina", text)
-    await chat.press("rina", "digital:yes")
-    await chat.press("rina", "form:pelayanan_publik")
-    await chat.say("rina", "perpustakaan")
-    await chat.press("rina", "initiator:asn")
+    await _up_to_the_opd_question(chat)
     await chat.press("rina", "opd:own")
     await chat.say("rina", "Rp 12.500.000")
     await chat.press("rina", "attach:done")
@@ -223,14 +229,7 @@ async def test_a_field_can_be_edited_from_the_summary(chat: ChatDriver) -> None:
 
 
 async def test_the_idea_can_belong_to_another_opd(chat: ChatDriver) -> None:
-    await chat.register("rina")
-    await chat.say("rina", "/ide")
-    for text in ("PUSTAKA KILAT", OTHER_PROBLEM, OTHER_IDEA, "Tujuan", "Manfaat", "Siswa"):
-        await chat.say("rina", text)
-    await chat.press("rina", "digital:yes")
-    await chat.press("rina", "form:pelayanan_publik")
-    await chat.say("rina", "perpustakaan")
-    await chat.press("rina", "initiator:asn")
+    await _up_to_the_opd_question(chat)
     await chat.press("rina", "opd:other")
     await chat.say("rina", "arsip")
     await chat.pick("rina", "Perpustakaan")
@@ -243,14 +242,7 @@ async def test_the_idea_can_belong_to_another_opd(chat: ChatDriver) -> None:
 
 
 async def test_attachments_are_kept_with_the_idea(chat: ChatDriver, tmp_path: Path) -> None:
-    await chat.register("rina")
-    await chat.say("rina", "/ide")
-    for text in ("PUSTAKA KILAT", OTHER_PROBLEM, OTHER_IDEA, "Tujuan", "Manfaat", "Siswa"):
-        await chat.say("rina", text)
-    await chat.press("rina", "digital:yes")
-    await chat.press("rina", "form:pelayanan_publik")
-    await chat.say("rina", "perpustakaan")
-    await chat.press("rina", "initiator:asn")
+    await _up_to_the_opd_question(chat)
     await chat.press("rina", "opd:own")
     await chat.press("rina", "budget:skip")
     photo = tmp_path / "foto.jpg"
