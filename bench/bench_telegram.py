@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -91,6 +92,7 @@ async def run_load(spec: dict[str, Any]) -> None:
             "p50": statistics.median(latencies),
             "p95": latencies[int(0.95 * (len(latencies) - 1))],
             "errors": fake.errors[:5],
+            "calls": dict(collections.Counter(c.method for c in fake.calls)),
         }
         print("RESULT " + json.dumps(result), flush=True)
         await reader.readline()  # STOP: the bot has stopped polling; the fake may go

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,9 +26,10 @@ from handlers.i18n import Translator
 from handlers.messages import MAX_CHOICES, Choice, Incoming, Outcome, Reply
 from handlers.ports import SimilarityService
 from handlers.text import MAX_MESSAGE_CHARS, clean_text, is_small_number
+from storage.conversation_state import StoredState, load_person, save_state
 from storage.db import Database
 from storage.inbound import InboundStore, claim_update
-from storage.models import ConversationState, Identity, User, utcnow
+from storage.models import Identity, User, utcnow
 from storage.queries import identity_of
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class KeyedLocks:
 
 @dataclass
 class _State:
-    row: ConversationState
+    stored: StoredState
     frames: list[Frame] = field(default_factory=list)
     offered: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)  # a choice's title, typed → its payload
@@ -140,9 +140,11 @@ class Engine:
             self.database.sessions() as session,
             session.begin(),
         ):
-            loaded = await self._load_person(session, incoming)
+            loaded = await load_person(
+                session, incoming.channel, incoming.sender_id, lock=not self.database.is_sqlite
+            )
             assert loaded is not None  # created by _resolve_user
-            identity, user, state_row = loaded
+            identity, user, stored = loaded
             if identity.user_id != user_id:
                 self._owners.pop((incoming.channel, incoming.sender_id), None)
                 return None
@@ -158,7 +160,7 @@ class Engine:
                 identity.blocked_at = None  # writing to us again means not blocked
             if incoming.sender_name and not identity.display_name:
                 identity.display_name = incoming.sender_name[:200]
-            state = self._state(session, user_id, state_row)
+            state = self._state(stored)
             ctx = StepContext(
                 session=session,
                 user=user,
@@ -172,7 +174,7 @@ class Engine:
             if incoming.chat_kind != "group":
                 # A group message is not part of the private conversation: leave its
                 # questions and buttons exactly as they were.
-                self._save_state(state, replies)
+                await self._save_state(session, user_id, state, replies, now)
         # Committed, and the writer queue released: now the work that must follow the commit.
         for callback in ctx.after_commit:
             try:
@@ -224,34 +226,11 @@ class Engine:
                     await session.rollback()  # created concurrently: read it on the next pass
         raise RuntimeError(f"could not resolve {incoming.channel}:{incoming.sender_id}")
 
-    async def _load_person(
-        self, session: AsyncSession, incoming: Incoming
-    ) -> tuple[Identity, User, ConversationState | None] | None:
-        """The identity, its person and their conversation state, in one query.
-
-        On PostgreSQL the person's row is locked (their lock across processes; the state is
-        only written under it) and the identity's too, because linking moves identities
-        between people. SQLite has one writer at a time: ``Database.writing``.
-        """
-        query = (
-            select(Identity, User, ConversationState)
-            .join(User, Identity.user_id == User.id)
-            .outerjoin(ConversationState, ConversationState.user_id == User.id)
-            .where(Identity.channel == incoming.channel, Identity.external_id == incoming.sender_id)
-        )
-        if not self.database.is_sqlite:
-            query = query.with_for_update(of=[Identity, User])
-        row = (await session.execute(query)).unique().first()
-        return None if row is None else (row[0], row[1], row[2])
-
-    def _state(self, session: AsyncSession, user_id: int, row: ConversationState | None) -> _State:
-        if row is None:
-            row = ConversationState(user_id=user_id, frames=[], offered=[], version=0)
-            session.add(row)
-        frames = [Frame.from_json(raw) for raw in (row.frames or [])]
+    def _state(self, stored: StoredState) -> _State:
+        frames = [Frame.from_json(raw) for raw in stored.frames]
         frames = [f for f in frames if self.flows.step(f) is not None]  # flows renamed since
-        state = _State(row=row, frames=frames)
-        for entry in row.offered or []:
+        state = _State(stored=stored, frames=frames)
+        for entry in stored.offered:
             # {"payload", "names"}; a bare payload string in rows saved before names were kept.
             payload = str(entry["payload"] if isinstance(entry, dict) else entry)
             state.offered.append(payload)
@@ -259,16 +238,23 @@ class Engine:
                 state.names.setdefault(_name_key(name), payload)
         return state
 
-    def _save_state(self, state: _State, replies: list[Reply]) -> None:
+    async def _save_state(
+        self,
+        session: AsyncSession,
+        user_id: int,
+        state: _State,
+        replies: list[Reply],
+        now: datetime,
+    ) -> None:
         choices: tuple[Choice, ...] = ()
         for reply in replies:
             if reply.choices:
                 choices = reply.choices
-        state.row.frames = [f.to_json() for f in state.frames]
-        state.row.offered = [
+        offered = [
             {"payload": c.payload, "names": sorted({c.title, c.label or c.title})} for c in choices
         ]
-        state.row.version = (state.row.version or 0) + 1
+        frames = [f.to_json() for f in state.frames]
+        await save_state(session, user_id, state.stored, frames, offered, now)
         state.offered = [c.payload for c in choices]
 
     # -- the conversation -------------------------------------------------------------------

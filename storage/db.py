@@ -16,6 +16,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_inline
+
+# How long a statement waits for another process's write lock before "database is locked".
+SQLITE_BUSY_SECONDS = 5.0
+
 
 class Database:
     """Owns the async engine. ``is_sqlite`` matters for locking: SQLite has no row locks."""
@@ -26,8 +31,12 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         connect_args: dict[str, Any] = {}
         if self.is_sqlite:
-            # Wait for a competing writer instead of failing with "database is locked".
-            connect_args["timeout"] = 30
+            # Statements run on the loop's thread (see storage.sqlite_inline), so a wait for
+            # SQLite's write lock would stall the loop: writers of this process queue on
+            # ``writing()`` instead, and only another process can make SQLite wait.
+            connect_args["timeout"] = SQLITE_BUSY_SECONDS
+            if parsed.get_driver_name() == "aiosqlite":
+                connect_args["async_creator_fn"] = sqlite_inline.connect
         self.engine: AsyncEngine = create_async_engine(
             url, echo=echo, connect_args=connect_args, pool_pre_ping=not self.is_sqlite
         )
@@ -72,5 +81,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
     cursor.close()

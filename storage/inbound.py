@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.models import InboundUpdate, utcnow
+
+_TABLE = cast(Table, InboundUpdate.__table__)
+# Built once: every update a channel receives runs these two, and building a statement
+# costs several times what executing it does.
+_STORE = _TABLE.insert()
+_CLAIM = (
+    _TABLE.update()
+    .where(
+        _TABLE.c.channel == bindparam("b_channel"),
+        _TABLE.c.update_key == bindparam("b_key"),
+        _TABLE.c.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("b_now"))
+)
 
 
 @dataclass(frozen=True)
@@ -31,16 +45,15 @@ class InboundStore:
     async def store(self, channel: str, update_key: str, payload: dict[str, Any] | None) -> bool:
         """Keep an update. False when it was stored before (a redelivery)."""
         # A plain INSERT (no ORM unit of work): this runs for every update a channel receives.
+        row = {
+            "channel": channel,
+            "update_key": update_key,
+            "payload": payload,
+            "received_at": utcnow(),
+        }
         try:
             async with self._db.writing(), self._db.engine.begin() as conn:
-                await conn.execute(
-                    insert(InboundUpdate).values(
-                        channel=channel,
-                        update_key=update_key,
-                        payload=payload,
-                        received_at=utcnow(),
-                    )
-                )
+                await conn.execute(_STORE, row)
         except IntegrityError:
             return False
         return True
@@ -104,14 +117,7 @@ async def claim_update(session: AsyncSession, channel: str, update_key: str) -> 
     # The common case (a channel stored the update first) is one conditional UPDATE; its row
     # lock makes a racing worker wait, then find nothing left to claim.
     claimed = await session.execute(
-        update(InboundUpdate)
-        .where(
-            InboundUpdate.channel == channel,
-            InboundUpdate.update_key == update_key,
-            InboundUpdate.processed_at.is_(None),
-        )
-        .values(processed_at=now)
-        .execution_options(synchronize_session=False)
+        _CLAIM, {"b_channel": channel, "b_key": update_key, "b_now": now}
     )
     if _rowcount(claimed) == 1:
         return True

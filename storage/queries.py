@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from rapidfuzz import fuzz, process, utils
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Idea, IdeaCollaborator, IdeaStatus, Identity, Opd, User
@@ -48,15 +48,27 @@ async def opds_by_id(session: AsyncSession, ids: Iterable[int]) -> dict[int, Opd
     return {o.id: o for o in rows}
 
 
+# Built once: /ideku and the idea pickers run it on every visit.
+_IDEAS_OF = (
+    select(Idea)
+    .where(
+        or_(
+            Idea.owner_id == bindparam("b_user"),
+            Idea.id.in_(
+                select(IdeaCollaborator.idea_id).where(
+                    IdeaCollaborator.user_id == bindparam("b_user")
+                )
+            ),
+        )
+    )
+    .where(Idea.status != IdeaStatus.WITHDRAWN)
+    .order_by(Idea.created_at.desc(), Idea.id.desc())
+)
+
+
 async def ideas_of(session: AsyncSession, user_id: int) -> list[Idea]:
     """Ideas a person owns or collaborates on, newest first (withdrawn ones left out)."""
-    collaborating = select(IdeaCollaborator.idea_id).where(IdeaCollaborator.user_id == user_id)
-    rows = await session.scalars(
-        select(Idea)
-        .where(or_(Idea.owner_id == user_id, Idea.id.in_(collaborating)))
-        .where(Idea.status != IdeaStatus.WITHDRAWN)
-        .order_by(Idea.created_at.desc(), Idea.id.desc())
-    )
+    rows = await session.scalars(_IDEAS_OF, {"b_user": user_id})
     return list(rows.unique())
 
 

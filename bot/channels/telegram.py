@@ -46,6 +46,7 @@ from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackContext, TypeHandler
 
+from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.telegram_render import (
     MAX_CAPTION,
     command_target,
@@ -126,7 +127,11 @@ class TelegramChannel:
         token = self.settings.telegram_bot_token
         assert token is not None
         builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
-            Application.builder().token(token).job_queue(None)
+            Application.builder()
+            .token(token)
+            .job_queue(None)
+            .request(AiohttpRequest())
+            .get_updates_request(AiohttpRequest(connection_pool_size=1))
         )
         base = self.settings.telegram_api_base_url
         if base:

@@ -1,0 +1,76 @@
+"""Loading a person with their conversation state, and saving the state: once per message.
+
+Both run for every message, so the statements are built once, and the state goes through
+plain INSERT/UPDATE statements rather than the ORM's unit of work: the state is a few JSON
+columns written whole, and flushing it as an ORM object cost more than the rest of a
+typical step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ConversationState, Identity, User
+
+_STATE = cast(Table, ConversationState.__table__)
+_PERSON = (
+    select(Identity, User, _STATE.c.frames, _STATE.c.offered, _STATE.c.version)
+    .join(User, Identity.user_id == User.id)
+    .outerjoin(_STATE, _STATE.c.user_id == User.id)
+    .where(
+        Identity.channel == bindparam("b_channel"),
+        Identity.external_id == bindparam("b_external_id"),
+    )
+)
+# PostgreSQL: the person's row is their lock across processes (the state is only written
+# under it), the identity's too, because linking moves identities between people.
+_PERSON_LOCKED = _PERSON.with_for_update(of=[Identity, User])
+_INSERT_STATE = _STATE.insert()
+# No .values(): the parameters name the columns to set (frames, offered, version, updated_at).
+_UPDATE_STATE = _STATE.update().where(_STATE.c.user_id == bindparam("b_user"))
+
+
+@dataclass
+class StoredState:
+    """A person's saved conversation: ``version`` is None when nothing was saved yet."""
+
+    frames: list[Any]
+    offered: list[Any]
+    version: int | None
+
+
+async def load_person(
+    session: AsyncSession, channel: str, external_id: str, *, lock: bool
+) -> tuple[Identity, User, StoredState] | None:
+    """The identity, its person and their conversation state, in one query."""
+    query = _PERSON_LOCKED if lock else _PERSON
+    params = {"b_channel": channel, "b_external_id": external_id}
+    row = (await session.execute(query, params)).unique().first()
+    if row is None:
+        return None
+    identity, user, frames, offered, version = row
+    return identity, user, StoredState(frames or [], offered or [], version)
+
+
+async def save_state(
+    session: AsyncSession,
+    user_id: int,
+    stored: StoredState,
+    frames: list[Any],
+    offered: list[Any],
+    now: datetime,
+) -> int:
+    """Write the conversation over ``stored``; returns the new version."""
+    version = (stored.version or 0) + 1
+    values = {"frames": frames, "offered": offered, "version": version, "updated_at": now}
+    if stored.version is None:
+        await session.execute(_INSERT_STATE, {"user_id": user_id, **values})
+    else:
+        await session.execute(_UPDATE_STATE, {"b_user": user_id, **values})
+    stored.version = version
+    return version
