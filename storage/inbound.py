@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +43,7 @@ class InboundStore:
 
     def __init__(self, database: Database) -> None:
         self._db = database
+        self._store_new: Any = None
 
     async def store(self, channel: str, update_key: str, payload: dict[str, Any] | None) -> bool:
         """Keep an update. False when it was stored before (a redelivery)."""
@@ -52,11 +55,43 @@ class InboundStore:
             "received_at": utcnow(),
         }
         try:
-            async with self._db.writing(), self._db.engine.begin() as conn:
+            async with self._db.durable() as conn:
                 await conn.execute(_STORE, row)
         except IntegrityError:
             return False
         return True
+
+    async def store_many(
+        self, channel: str, updates: Sequence[tuple[str, dict[str, Any] | None]]
+    ) -> set[str]:
+        """Keep a batch of updates in one transaction; the keys not stored before.
+
+        A poll brings updates in batches, and one commit for the batch costs what one
+        commit for each update would.
+        """
+        if not updates:
+            return set()
+        now = utcnow()
+        rows = [
+            {"channel": channel, "update_key": key, "payload": payload, "received_at": now}
+            for key, payload in updates
+        ]
+        statement = self._store_new_only()
+        async with self._db.durable() as conn:
+            result = await conn.execute(statement, rows)
+            return {str(key) for key in result.scalars()}
+
+    def _store_new_only(self) -> Any:
+        # Dialect-specific: ON CONFLICT DO NOTHING, returning only the rows inserted.
+        if self._store_new is None:
+            dialect = self._db.engine.dialect.name
+            insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+            self._store_new = (
+                insert(_TABLE)
+                .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+                .returning(_TABLE.c.update_key)
+            )
+        return self._store_new
 
     async def is_processed(self, channel: str, update_key: str) -> bool:
         async with self._db.sessions() as session:

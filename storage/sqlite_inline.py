@@ -1,41 +1,34 @@
-"""aiosqlite's connection API, run on the event loop's own thread except for commits.
+"""aiosqlite's connection API, run on the event loop's own thread.
 
 SQLAlchemy's asyncio support for SQLite goes through aiosqlite, which runs every call on
 a worker thread: four or five hand-offs for each statement (cursor, execute, fetch,
 close), each a queue put, a thread wake-up, a GIL hand-over and a wake-up of the loop.
-A SQLite statement on a bot's database takes microseconds, far less than those
-hand-offs, and the GIL ping-pong also slows whatever else the loop is doing. Measured on
-the Telegram benchmark, storing one update (one INSERT and a commit) cost about 2 ms of
-the bot's time through the thread and a tenth of that inline.
-
-So statements run inline. A commit is the one call that waits for the disk (an fsync), so
-it still goes to a thread and the loop serves others meanwhile; a commit with nothing to
-commit costs nothing. The connection is used by one coroutine at a time (SQLAlchemy's
-pool hands it out), so the two threads never use it at once.
+A statement on a bot's database takes microseconds, far less than those hand-offs, and
+on a busy machine each hand-off also waits for the OS to schedule the other thread. On
+the Telegram benchmark, storing one update (an INSERT and a commit) cost about 2 ms of
+the bot's time through the thread; inline it costs about a tenth of that. Commits run
+inline too: with ``synchronous=NORMAL`` (see ``storage.db``) they do not wait for the
+disk, and handing only them to a thread measured slower than waiting for the sync.
 
 What this asks of the rest of the code: a statement that waits for SQLite's write lock
-would block the loop, so writers in this process queue on
-:meth:`storage.db.Database.writing` instead of on SQLite's lock (they did already, for
-SQLite's busy handler's sake), and the busy timeout is short (another process holding
-the lock is the only wait left).
+blocks the loop, so writers of this process queue on :meth:`storage.db.Database.writing`
+instead of on SQLite's lock, and the busy timeout is short (another process holding the
+lock is the only wait left). A query over a whole large table also holds the loop for
+its duration; PostgreSQL is the database for deployments where that matters.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
 import aiosqlite
 
-# One thread is enough: commits are serialised by the writer queue anyway.
-_COMMITS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-commit")
-
 
 class InlineConnection(aiosqlite.Connection):
-    """An :class:`aiosqlite.Connection` whose calls run inline, commits on a thread."""
+    """An :class:`aiosqlite.Connection` whose calls run on the caller's thread."""
 
     def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
         super().__init__(connector, iter_chunk_size=64)
@@ -54,12 +47,6 @@ class InlineConnection(aiosqlite.Connection):
         # No worker thread to start.
         return self._connect().__await__()
 
-    async def commit(self) -> None:
-        connection = self._conn
-        if not connection.in_transaction:
-            return
-        connection.commit()
-
     def stop(self) -> None:
         self._running = False
         if self._connection is not None:
@@ -72,5 +59,6 @@ class InlineConnection(aiosqlite.Connection):
 
 def connect(database: str, **kwargs: Any) -> InlineConnection:
     """The ``async_creator_fn`` SQLAlchemy's aiosqlite dialect calls with its connect args."""
-    kwargs["check_same_thread"] = False  # commits run on the commit thread
+    # SQLAlchemy may close a pooled connection from another thread at interpreter exit.
+    kwargs["check_same_thread"] = False
     return InlineConnection(partial(sqlite3.connect, database, **kwargs))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.app import Core
 from storage.inbound import InboundStore, claim_update
@@ -32,6 +36,57 @@ async def test_an_update_is_stored_once(core: Core) -> None:
     assert await store.store("whatsapp", "100", None) is True  # keys are per channel
     pending = await store.unprocessed("telegram")
     assert [(u.update_key, u.payload) for u in pending] == [("100", {"update_id": 100})]
+
+
+async def test_a_polled_batch_is_stored_in_one_go_and_redeliveries_are_told_apart(
+    core: Core,
+) -> None:
+    store = InboundStore(core.database)
+    assert await store.store_many("telegram", [("1", {"update_id": 1}), ("2", None)]) == {"1", "2"}
+    # A batch overlapping an earlier one: only the update not seen before is new.
+    assert await store.store_many("telegram", [("2", None), ("3", {"update_id": 3})]) == {"3"}
+    assert await store.store("telegram", "3", None) is False
+    assert await store.store_many("telegram", []) == set()
+    pending = await store.unprocessed("telegram")
+    assert [(u.update_key, u.payload) for u in pending] == [
+        ("1", {"update_id": 1}),
+        ("2", None),
+        ("3", {"update_id": 3}),
+    ]
+
+
+async def test_sqlite_syncs_acknowledged_updates_to_disk_and_not_every_commit(
+    core: Core,
+) -> None:
+    if not core.database.is_sqlite:
+        pytest.skip("PostgreSQL syncs every commit; only SQLite's sync level is per connection")
+
+    async def level(conn: AsyncConnection) -> int:
+        return int((await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one())
+
+    full, normal = 2, 1
+    async with core.database.engine.connect() as conn:
+        assert await level(conn) == normal
+    async with core.database.durable() as conn:
+        assert await level(conn) == full
+    with pytest.raises(RuntimeError):
+        async with core.database.durable() as conn:
+            raise RuntimeError("a failed store")
+    # Pooled connections go back to the everyday level, whichever way the store ended.
+    for _ in range(3):
+        async with core.database.engine.connect() as conn:
+            assert await level(conn) == normal
+
+
+async def test_sqlite_runs_on_the_event_loop_without_worker_threads(core: Core) -> None:
+    if not core.database.is_sqlite:
+        pytest.skip("asyncpg has no worker threads to avoid")
+    async with core.database.sessions() as session, session.begin():
+        session.add(Opd(name="Dinas Uji", short_name="DU"))
+    async with core.database.sessions() as session:
+        assert await session.scalar(select(Opd.short_name).where(Opd.name == "Dinas Uji")) == "DU"
+    workers = [t.name for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+    assert workers == []
 
 
 async def test_a_stored_update_is_claimed_once(core: Core) -> None:

@@ -77,6 +77,13 @@ DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the cloud Bot API refuses getFile above 20 
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 MAX_RETRIES = 5
 TYPING_AFTER = 1.0  # seconds of processing before the person sees "typing…"
+# A pause after each poll that brought updates, before the next getUpdates. A poll costs
+# the bot about as much as answering a message, and without the pause a busy bot polls
+# once per update; with it, the updates that arrive meanwhile come as one batch, stored in
+# one transaction. An idle bot waits in its long poll and answers at once: the pause only
+# ever delays messages that arrive while the bot is busy, by at most this much. (PTB also
+# starts its backoff after a failed poll from this value: a few quick retries, then seconds.)
+POLL_INTERVAL = 0.01
 
 # Message kinds the core cannot use; the first one present names the message for the core.
 _UNSUPPORTED_KINDS = (
@@ -106,6 +113,7 @@ class TelegramChannel:
         sleep: Sleep = asyncio.sleep,
         max_concurrency: int = 8,
         poll_timeout: float = 10.0,
+        poll_interval: float = POLL_INTERVAL,
     ) -> None:
         if not settings.telegram_bot_token:
             raise ValueError("the Telegram channel needs TELEGRAM_BOT_TOKEN")
@@ -113,10 +121,14 @@ class TelegramChannel:
         self.core = core
         self._sleep = sleep
         self._poll_timeout = poll_timeout
+        self._poll_interval = poll_interval
         self._webhook_path = _webhook_path(settings.telegram_webhook_url)
         self._work = _PerKeyQueue(self._process, max_concurrency)
         self._prestored: set[int] = set()  # stored by the webhook route or found by replay
-        self._storing: dict[int, asyncio.Task[bool]] = {}  # polled updates being stored
+        # Polled updates being stored, each mapped to the task storing its batch.
+        self._storing: dict[int, asyncio.Task[set[int]]] = {}
+        self._unsaved: list[Update] = []
+        self._saving: asyncio.Task[set[int]] | None = None
         self._accepting = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.application: TelegramApp = self._build_application()
@@ -182,6 +194,7 @@ class TelegramChannel:
             assert application.updater is not None
             await application.updater.start_polling(
                 timeout=timedelta(seconds=self._poll_timeout),
+                poll_interval=self._poll_interval,
                 allowed_updates=list(ALLOWED_UPDATES),
             )
         log.info("Telegram channel started (%s)", "webhook" if self._webhook_path else "polling")
@@ -269,13 +282,24 @@ class TelegramChannel:
     ) -> None:
         # Storing starts now, not when the person's queue reaches the update: PTB confirms a
         # polled batch with its next getUpdates, so the update must not wait unsaved behind
-        # busy workers. Not awaited here, so PTB keeps handing updates over meanwhile; the
-        # worker awaits it before processing (and drops a redelivery).
+        # busy workers. PTB hands a polled batch over in one go, so the updates gather here
+        # and one task stores them all in one transaction once the hand-over is done. Not
+        # awaited here, so PTB keeps handing updates over meanwhile; the worker awaits the
+        # store before processing (and drops a redelivery).
         if update.update_id not in self._prestored and update.update_id not in self._storing:
-            self._storing[update.update_id] = asyncio.create_task(
-                self.core.inbound.store(CHANNEL, str(update.update_id), update.to_dict())
-            )
+            self._unsaved.append(update)
+            if self._saving is None:
+                self._saving = asyncio.create_task(self._store_unsaved())
+            self._storing[update.update_id] = self._saving
         self._submit(update)
+
+    async def _store_unsaved(self) -> set[int]:
+        """Store the updates gathered since the last batch; the ids that were new."""
+        batch, self._unsaved, self._saving = self._unsaved, [], None
+        keys = await self.core.inbound.store_many(
+            CHANNEL, [(str(u.update_id), u.to_dict()) for u in batch]
+        )
+        return {int(key) for key in keys}
 
     async def _on_error(self, update: object, context: CallbackContext[Any, Any, Any, Any]) -> None:
         log.error("error while handling Telegram update %r", update, exc_info=context.error)
@@ -294,7 +318,7 @@ class TelegramChannel:
             if update.update_id in self._prestored:
                 self._prestored.discard(update.update_id)
             elif storing is not None:
-                if not await storing:
+                if update.update_id not in await storing:
                     log.info("dropping redelivered Telegram update %s", key)
                     return
             elif not await self.core.inbound.store(CHANNEL, key, update.to_dict()):

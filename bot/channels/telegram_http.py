@@ -13,8 +13,8 @@ timeout of its own; a stalled upload is caught by the read timeout that follows 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -26,7 +26,7 @@ from telegram.request import BaseRequest, RequestData
 class AiohttpRequest(BaseRequest):
     """A :class:`telegram.request.BaseRequest` on one :class:`aiohttp.ClientSession`."""
 
-    __slots__ = ("_connection_pool_size", "_connect_timeout", "_read_timeout", "_session")
+    __slots__ = ("_connect_timeout", "_connection_pool_size", "_read_timeout", "_session")
 
     def __init__(
         self,
@@ -82,7 +82,7 @@ class AiohttpRequest(BaseRequest):
                 method, url, data=_body(request_data), timeout=timeout
             ) as response:
                 return response.status, await response.read()
-        except asyncio.TimeoutError as err:
+        except TimeoutError as err:
             raise TimedOut from err
         except aiohttp.ClientError as err:
             # Like PTB's own backend: the class name says more than an often empty message.
@@ -95,7 +95,11 @@ def _body(request_data: RequestData | None) -> Any:
         return None
     fields = request_data.json_parameters
     if not request_data.contains_files:
-        return fields
+        # Encoded here: handed a dict, aiohttp builds a multipart writer (with a random
+        # boundary) before finding out that it will send a plain form after all.
+        return aiohttp.payload.BytesPayload(
+            urlencode(fields).encode(), content_type="application/x-www-form-urlencoded"
+        )
     form = aiohttp.FormData(quote_fields=False)
     for name, value in fields.items():
         form.add_field(name, value)
