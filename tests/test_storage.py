@@ -6,7 +6,6 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select

@@ -15,12 +15,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from bot.config import Settings
 from handlers.messages import Choice, Incoming, Outcome, OutgoingFile, Reply
 from storage.db import Database
 from storage.inbound import InboundStore
 from storage.migrate import upgrade_to_head_async
+from storage.models import InboundUpdate
 from tests.fakes.telegram_api import BOT_USERNAME, TelegramRig, telegram_rig
 
 Script = Callable[[Incoming], list[Reply]]
@@ -166,6 +168,46 @@ async def test_an_update_delivered_twice_is_processed_once(
 
     assert [i.text for i in cores.seen] == ["sekali saja", "berikutnya"]
     assert rig.fake.texts_to(user.id) == ["echo: sekali saja", "echo: berikutnya"]
+
+
+@pytest.mark.parametrize("mode", ["polling"])
+async def test_a_polled_batch_is_stored_together_and_each_update_processed_once(
+    rig: TelegramRig, cores: StubCores
+) -> None:
+    people = [rig.fake.user(600 + n) for n in range(4)]
+    first = rig.fake.message_update(people[0], "pertama")
+    # Injected without yielding to the loop: the next getUpdates returns all five at once,
+    # the first update twice (Telegram may deliver an update again).
+    update_id = rig.fake.inject(first)
+    rig.fake.redeliver({"update_id": update_id, **first})
+    for person in people[1:]:
+        rig.fake.send_text(person, f"halo dari {person.id}")
+    for person in people:
+        await rig.fake.wait_sent(person.id, 1)
+    await rig.channel.idle()
+
+    assert sorted(str(i.text) for i in cores.seen) == sorted(
+        ["pertama"] + [f"halo dari {p.id}" for p in people[1:]]
+    )
+    assert rig.fake.texts_to(people[0].id) == ["echo: pertama"]
+    assert await InboundStore(rig.core.database).unprocessed("telegram") == []
+
+
+async def test_an_update_is_stored_exactly_as_telegram_sent_it(
+    rig: TelegramRig, cores: StubCores
+) -> None:
+    user = rig.fake.user(610)
+    update = rig.fake.message_update(user, "apa adanya")
+    update["message"]["a_field_from_a_newer_bot_api"] = {"nested": [1, "dua"]}
+    update_id = rig.fake.inject(update)
+    await rig.fake.wait_sent(user.id, 1)
+    await rig.channel.idle()
+
+    async with rig.core.database.sessions() as session:
+        stored = await session.scalar(
+            select(InboundUpdate.payload).where(InboundUpdate.update_key == str(update_id))
+        )
+    assert stored == {"update_id": update_id, **update}
 
 
 async def test_long_replies_are_split_on_line_boundaries(

@@ -46,7 +46,7 @@ from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackContext, TypeHandler
 
-from bot.channels.telegram_http import AiohttpRequest
+from bot.channels.telegram_http import AiohttpRequest, UpdatesRequest
 from bot.channels.telegram_render import (
     MAX_CAPTION,
     command_target,
@@ -127,10 +127,11 @@ class TelegramChannel:
         self._prestored: set[int] = set()  # stored by the webhook route or found by replay
         # Polled updates being stored, each mapped to the task storing its batch.
         self._storing: dict[int, asyncio.Task[set[int]]] = {}
-        self._unsaved: list[Update] = []
+        self._unsaved: list[tuple[Update, dict[str, Any] | None]] = []  # with the JSON received
         self._saving: asyncio.Task[set[int]] | None = None
         self._accepting = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._polls = UpdatesRequest()
         self.application: TelegramApp = self._build_application()
 
     # ------------------------------------------------------------------ lifecycle
@@ -143,7 +144,7 @@ class TelegramChannel:
             .token(token)
             .job_queue(None)
             .request(AiohttpRequest())
-            .get_updates_request(AiohttpRequest(connection_pool_size=1))
+            .get_updates_request(self._polls)
         )
         base = self.settings.telegram_api_base_url
         if base:
@@ -286,8 +287,9 @@ class TelegramChannel:
         # and one task stores them all in one transaction once the hand-over is done. Not
         # awaited here, so PTB keeps handing updates over meanwhile; the worker awaits the
         # store before processing (and drops a redelivery).
+        received = self._polls.take(update.update_id)
         if update.update_id not in self._prestored and update.update_id not in self._storing:
-            self._unsaved.append(update)
+            self._unsaved.append((update, received))
             if self._saving is None:
                 self._saving = asyncio.create_task(self._store_unsaved())
             self._storing[update.update_id] = self._saving
@@ -297,7 +299,8 @@ class TelegramChannel:
         """Store the updates gathered since the last batch; the ids that were new."""
         batch, self._unsaved, self._saving = self._unsaved, [], None
         keys = await self.core.inbound.store_many(
-            CHANNEL, [(str(u.update_id), u.to_dict()) for u in batch]
+            CHANNEL,
+            [(str(update.update_id), raw or update.to_dict()) for update, raw in batch],
         )
         return {int(key) for key in keys}
 

@@ -13,12 +13,13 @@ timeout of its own; a stalled upload is caught by the read timeout that follows 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
+from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -106,3 +107,39 @@ def _body(request_data: RequestData | None) -> Any:
     for name, (file_name, content, mime_type) in request_data.multipart_data.items():
         form.add_field(name, content, filename=file_name, content_type=mime_type)
     return form
+
+
+_MAX_KEPT = 10_000
+
+
+class UpdatesRequest(AiohttpRequest):
+    """The ``getUpdates`` request: also keeps each update exactly as Telegram sent it.
+
+    The channel stores every update before processing it. Rebuilding the JSON from PTB's
+    objects (``Update.to_dict``) cost more than the rest of storing it, and the webhook
+    stores the body it received: polling now stores what it received too.
+    """
+
+    __slots__ = ("received",)
+
+    def __init__(self) -> None:
+        # One connection: there is only ever one poll at a time.
+        super().__init__(connection_pool_size=1)
+        self.received: dict[int, dict[str, Any]] = {}
+
+    def parse_json_payload(self, payload: bytes) -> JSONDict:  # type: ignore[override]
+        parsed = super().parse_json_payload(payload)
+        result = parsed.get("result")
+        if isinstance(result, list) and result:
+            if len(self.received) > _MAX_KEPT:
+                # Only updates PTB never handed over linger; those would be rebuilt anyway.
+                self.received.clear()
+            # A second parse, so that nothing PTB does to its own copy can reach ours.
+            for update in json.loads(payload).get("result", []):
+                if isinstance(update, dict) and isinstance(update.get("update_id"), int):
+                    self.received[update["update_id"]] = update
+        return parsed
+
+    def take(self, update_id: int) -> dict[str, Any] | None:
+        """The update as received, once; None for one that did not come from a poll."""
+        return self.received.pop(update_id, None)

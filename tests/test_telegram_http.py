@@ -1,0 +1,66 @@
+"""python-telegram-bot's requests on aiohttp (``bot.channels.telegram_http``), at the edges.
+
+The everyday path (forms, multipart uploads, downloads, long polls) runs in every Telegram
+test; here are the failures PTB must see as its own errors, so that its retry and
+flood-control handling keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from telegram.error import NetworkError, TimedOut
+
+from bot.channels.telegram_http import AiohttpRequest
+from tests.fakes.telegram_api import free_port
+
+
+@pytest.fixture
+async def slow_server() -> AsyncIterator[str]:
+    async def slow(_request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_post("/slow", slow)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_slow_answer_is_ptbs_timed_out(slow_server: str) -> None:
+    request = AiohttpRequest(read_timeout=0.2)
+    await request.initialize()
+    try:
+        with pytest.raises(TimedOut):
+            await request.do_request(f"{slow_server}/slow", "POST")
+    finally:
+        await request.shutdown()
+
+
+async def test_a_refused_connection_is_ptbs_network_error() -> None:
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError, match=r"aiohttp\.ClientConnectorError"):
+            await request.do_request(f"http://127.0.0.1:{free_port()}/nobody", "POST")
+    finally:
+        await request.shutdown()
+
+
+async def test_a_request_before_initialise_or_after_shutdown_is_refused() -> None:
+    request = AiohttpRequest()
+    with pytest.raises(RuntimeError, match="not initialized"):
+        await request.do_request("http://127.0.0.1:1/x", "POST")
+    await request.initialize()
+    await request.shutdown()
+    with pytest.raises(RuntimeError, match="not initialized"):
+        await request.do_request("http://127.0.0.1:1/x", "POST")
