@@ -20,7 +20,7 @@ async def seed_demo(database: Database) -> tuple[int, int]:
     """Load the demo OPDs and ideas once. Returns (OPDs added, ideas added)."""
     opds_added, _ = await import_opds(database, read_opd_csv(DEMO_DIR / "opds.csv"))
     ideas_added = 0
-    async with database.sessions() as session, session.begin():
+    async with database.writing(), database.sessions() as session, session.begin():
         if await session.scalar(select(func.count()).select_from(Idea)):
             return opds_added, 0  # already seeded (or real data): never duplicate
         opds = {o.short_name: o for o in await session.scalars(select(Opd))}

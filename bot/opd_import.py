@@ -59,7 +59,7 @@ def read_opd_csv(path: Path) -> list[OpdRow]:
 async def import_opds(database: Database, rows: list[OpdRow]) -> tuple[int, int]:
     """Insert new OPDs and update short names of known ones. Returns (added, updated)."""
     added = updated = 0
-    async with database.sessions() as session, session.begin():
+    async with database.writing(), database.sessions() as session, session.begin():
         existing = {o.name.lower(): o for o in await session.scalars(select(Opd))}
         for row in rows:
             opd = existing.get(row.name.lower())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,33 @@ def echo(incoming: Incoming) -> list[Reply]:
     return [Reply(f"echo: {said}")]
 
 
+class FaultyInbound(InboundStore):
+    """The real inbound store, with batch stores that can be held back or made to fail."""
+
+    def __init__(self, database: Database, factory: StubCores) -> None:
+        super().__init__(database)
+        self._factory = factory
+
+    async def store_many(
+        self, channel: str, updates: Sequence[tuple[str, dict[str, Any] | None]]
+    ) -> set[str]:
+        factory = self._factory
+        if factory.store_gate is not None:
+            factory.store_started.set()
+            await factory.store_gate.wait()
+        if factory.store_failures > 0:
+            factory.store_failures -= 1
+            raise OSError("No space left on device")
+        return await super().store_many(channel, updates)
+
+
 class StubCore:
     """Just enough of ``bot.app.Core``: the real inbound store, a scripted ``handle``."""
 
     def __init__(self, settings: Settings, database: Database, factory: StubCores) -> None:
         self.settings = settings
         self.database = database
-        self.inbound = InboundStore(database)
+        self.inbound = FaultyInbound(database, factory)
         self.senders: dict[str, Any] = {}
         self._factory = factory
 
@@ -69,6 +89,9 @@ class StubCores:
         self.seen: list[Incoming] = []
         self.blocked: list[tuple[str, str]] = []
         self.gate: asyncio.Event | None = None
+        self.store_gate: asyncio.Event | None = None
+        self.store_started = asyncio.Event()
+        self.store_failures = 0
 
     @contextlib.asynccontextmanager
     async def __call__(self, settings: Settings) -> AsyncIterator[StubCore]:
@@ -190,6 +213,51 @@ async def test_a_polled_batch_is_stored_together_and_each_update_processed_once(
         ["pertama"] + [f"halo dari {p.id}" for p in people[1:]]
     )
     assert rig.fake.texts_to(people[0].id) == ["echo: pertama"]
+    assert await InboundStore(rig.core.database).unprocessed("telegram") == []
+
+
+@pytest.mark.parametrize("mode", ["polling"])
+async def test_a_polled_batch_is_confirmed_to_telegram_only_once_stored(
+    rig: TelegramRig, cores: StubCores
+) -> None:
+    cores.store_gate = asyncio.Event()
+    user = rig.fake.user(620)
+    update_id = rig.fake.send_text(user, "simpan dulu")
+
+    def confirming() -> list[Any]:
+        return [
+            call
+            for call in rig.fake.calls_of("getUpdates")
+            if int(call.params.get("offset") or 0) > update_id
+        ]
+
+    try:
+        await cores.store_started.wait()
+        # Long enough for many polls at the channel's pace (one per 10 ms once a batch is in).
+        await asyncio.sleep(0.3)
+        assert confirming() == []
+    finally:
+        cores.store_gate.set()  # even when failing: the channel's stop waits for the store
+    await rig.fake.wait_sent(user.id, 1)
+    await rig.fake.wait_for(lambda: bool(confirming()), 5)
+    assert [i.text for i in cores.seen] == ["simpan dulu"]
+
+
+@pytest.mark.parametrize("mode", ["polling"])
+async def test_a_batch_that_could_not_be_stored_is_polled_again_and_processed_once(
+    rig: TelegramRig, cores: StubCores
+) -> None:
+    cores.store_failures = 1
+    user = rig.fake.user(621)
+    rig.fake.send_text(user, "coba lagi")
+    await rig.fake.wait_sent(user.id, 1)
+    rig.fake.send_text(user, "berikutnya")
+    await rig.fake.wait_sent(user.id, 2)
+    await rig.channel.idle()
+
+    assert [i.text for i in cores.seen] == ["coba lagi", "berikutnya"]
+    assert rig.fake.texts_to(user.id) == ["echo: coba lagi", "echo: berikutnya"]
+    assert cores.store_failures == 0
     assert await InboundStore(rig.core.database).unprocessed("telegram") == []
 
 

@@ -3,10 +3,11 @@
 Updates come by long polling (default) or by webhook (``TELEGRAM_WEBHOOK_URL``) on the shared
 aiohttp server. Either way each update is stored in the inbound table before it is processed,
 so a redelivery is dropped and a stored update cut short by a crash is replayed at the next
-start. A webhook update is stored before Telegram gets its 200. A polled one is stored as soon
-as python-telegram-bot hands it over; PTB confirms a batch with its next ``getUpdates``, so a
-crash in that instant can still lose one, which only webhook mode rules out. Updates of one
-person are processed strictly in order; different people in parallel.
+start. A webhook update is stored before Telegram gets its 200. Polled updates are stored a
+batch at a time, as python-telegram-bot hands them over, and the next ``getUpdates`` (whose
+offset confirms the batch to Telegram) waits until they are: either way Telegram forgets an
+update only once it is stored. Updates of one person are processed strictly in order;
+different people in parallel.
 
 The channel holds no conversation logic: everything a person reads comes from the core's
 replies. It only reports facts the core cannot see (an unsupported message type, a file past
@@ -43,7 +44,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatMemberStatus
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackContext, TypeHandler
 
 from bot.channels.telegram_http import AiohttpRequest, UpdatesRequest
@@ -129,9 +130,11 @@ class TelegramChannel:
         self._storing: dict[int, asyncio.Task[set[int]]] = {}
         self._unsaved: list[tuple[Update, dict[str, Any] | None]] = []  # with the JSON received
         self._saving: asyncio.Task[set[int]] | None = None
+        self._unconfirmed: list[asyncio.Task[set[int]]] = []  # batches the next poll confirms
         self._accepting = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._polls = UpdatesRequest()
+        self._polls.before_poll = self._stored_before_confirming
         self.application: TelegramApp = self._build_application()
 
     # ------------------------------------------------------------------ lifecycle
@@ -292,8 +295,29 @@ class TelegramChannel:
             self._unsaved.append((update, received))
             if self._saving is None:
                 self._saving = asyncio.create_task(self._store_unsaved())
+                self._unconfirmed.append(self._saving)
             self._storing[update.update_id] = self._saving
         self._submit(update)
+
+    async def _stored_before_confirming(self) -> None:
+        """Hold the next poll until the batch it confirms is stored (its offset confirms it).
+
+        If storing failed, the poll fails too: PTB retries it with the old offset, and
+        Telegram sends the batch again instead of forgetting it.
+        """
+        # Every update of the last batch handed over to _on_update, so its store has begun.
+        await self.application.update_queue.join()
+        batches, self._unconfirmed = self._unconfirmed, []
+        if not batches:
+            return
+        await asyncio.wait(batches)
+        if any(not t.cancelled() and t.exception() is not None for t in batches):
+            # The workers store those updates themselves when they reach them, and the
+            # copies Telegram sends again are dropped as redeliveries.
+            for update_id, task in list(self._storing.items()):
+                if task in batches:
+                    del self._storing[update_id]
+            raise NetworkError("received updates could not be stored; polling them again")
 
     async def _store_unsaved(self) -> set[int]:
         """Store the updates gathered since the last batch; the ids that were new."""
@@ -321,7 +345,13 @@ class TelegramChannel:
             if update.update_id in self._prestored:
                 self._prestored.discard(update.update_id)
             elif storing is not None:
-                if update.update_id not in await storing:
+                try:
+                    new = update.update_id in await storing
+                except Exception:
+                    # The batch could not be stored (and will be polled again): try alone.
+                    log.exception("could not store a batch of Telegram updates")
+                    new = await self.core.inbound.store(CHANNEL, key, update.to_dict())
+                if not new:
                     log.info("dropping redelivered Telegram update %s", key)
                     return
             elif not await self.core.inbound.store(CHANNEL, key, update.to_dict()):

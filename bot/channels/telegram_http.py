@@ -14,6 +14,7 @@ timeout of its own; a stalled upload is caught by the read timeout that follows 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -120,12 +121,31 @@ class UpdatesRequest(AiohttpRequest):
     stores the body it received: polling now stores what it received too.
     """
 
-    __slots__ = ("received",)
+    __slots__ = ("before_poll", "received")
 
     def __init__(self) -> None:
         # One connection: there is only ever one poll at a time.
         super().__init__(connection_pool_size=1)
         self.received: dict[int, dict[str, Any]] = {}
+        # Awaited before each poll: a poll confirms the batch before it (its offset), so the
+        # channel holds it until that batch is stored.
+        self.before_poll: Callable[[], Awaitable[None]] | None = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self.before_poll is not None and url.endswith("/getUpdates"):
+            await self.before_poll()
+        return await super().do_request(
+            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
+        )
 
     def parse_json_payload(self, payload: bytes) -> JSONDict:  # type: ignore[override]
         parsed = super().parse_json_payload(payload)
