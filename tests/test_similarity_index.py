@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,31 +177,144 @@ def test_bulk_weights_equal_per_document_weights(
     assert seen == sum(len(v) for v in per_doc.values()) > 0
 
 
-def test_rebuild_with_helper_process_equals_single_process(
-    rows: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
+class _CountingStemmer:
+    """PySastrawi as this process uses it, recording each word it is asked to stem.
+    With ``wait_for``, stemming starts only once the event is set (or after 5 s)."""
+
+    def __init__(self, stemmer: Any, wait_for: threading.Event | None = None) -> None:
+        self.stemmer = stemmer
+        self.wait_for = wait_for
+        self.tokens: list[str] = []
+
+    def stem(self, token: str) -> Any:
+        if self.wait_for is not None:
+            self.wait_for.wait(5)
+        self.tokens.append(token)
+        return self.stemmer.stem(token)
+
+
+def _signalling(send: Callable[[Any, Any], None], event: threading.Event) -> Any:
+    """``parallel._send`` that sets ``event`` once something went to the helper."""
+
+    def wrapped(stream: Any, obj: Any) -> None:
+        send(stream, obj)
+        event.set()
+
+    return wrapped
+
+
+def _serial_build(docs: list[tuple[str, str, str]]) -> tuple[SimilarityIndex, list[str]]:
+    """A single-process build, and the words it stemmed."""
+    from bot.similarity import parallel
+
+    serial = SimilarityIndex()
+    counting = _CountingStemmer(serial.normalizer._stemmer)
+    serial.normalizer._stemmer = counting
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(parallel, "PARALLEL_MIN_TOKENS", 10**9)
+        serial.rebuild(docs)
+    return serial, counting.tokens
+
+
+def _assert_same_index(a: SimilarityIndex, b: SimilarityIndex) -> None:
+    assert a._slot_ids == b._slot_ids
+    assert [r.tolist() for r in a._records if r] == [r.tolist() for r in b._records if r]
+    assert a._terms == b._terms
+    assert [d.tolist() for d in a._post_docs] == [d.tolist() for d in b._post_docs]
+    assert [w.tolist() for w in a._post_w] == [w.tolist() for w in b._post_w]
+    # The persisted cache must hold every stem, whoever computed it.
+    assert a.normalizer.stem_cache_snapshot() == b.normalizer.stem_cache_snapshot()
+
+
+@pytest.fixture
+def force_helper(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the development set take the helper path; returns the sizes of the chunks
+    handed to the helper (filled during the rebuild)."""
+    from bot.similarity import parallel
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_TOKENS", 1)
+    monkeypatch.setattr(parallel, "_BATCH_ROWS", 10)
+    monkeypatch.setattr(parallel, "_CHUNK", 16)
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
+    sent: list[int] = []
+    original = parallel._send
+
+    def counting(stream: Any, obj: Any) -> None:
+        original(stream, obj)
+        sent.append(len(obj))
+
+    monkeypatch.setattr(parallel, "_send", counting)
+    return sent
+
+
+def test_rebuild_with_helper_process_stems_each_word_once(
+    rows: list[dict[str, str]], force_helper: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Large rebuilds hand every other batch to a helper process; force that path on the
-    # development set and check the index is the same as a single-process build.
+    # Large cold rebuilds share the words to stem with a helper process; force that path
+    # on the development set: every word is stemmed by exactly one of the two processes,
+    # and the index and stem cache are those of a single-process build.
     from bot.similarity import parallel
 
     docs = [(f"dir:{r['id']}", r["name"], r["description"]) for r in rows]
-    serial = SimilarityIndex()
-    serial.rebuild(docs)
-    monkeypatch.setattr(parallel, "PARALLEL_MIN_ROWS", 40)
-    monkeypatch.setattr(parallel, "_BATCH_ROWS", 10)
-    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 2)
-    answers: list[int] = []
-    original = parallel._Helper.result
+    serial, serial_tokens = _serial_build(docs)
+    answered: dict[str, str] = {}
+    drain = parallel._Helper.drain
 
-    def counting(self: parallel._Helper) -> object:
-        terms, learnt = original(self)
-        answers.append(len(terms))
-        return terms, learnt
+    def recording(self: parallel._Helper) -> dict[str, str]:
+        stems = drain(self)
+        answered.update(stems)
+        return stems
 
-    monkeypatch.setattr(parallel._Helper, "result", counting)
+    monkeypatch.setattr(parallel._Helper, "drain", recording)
     helped = SimilarityIndex()
+    handed_out = threading.Event()
+    # This process starts stemming only once the helper has been given work, so the
+    # helper's share cannot be empty by a race (it always answers what it holds).
+    monkeypatch.setattr(parallel, "_send", _signalling(parallel._send, handed_out))
+    mine = _CountingStemmer(helped.normalizer._stemmer, wait_for=handed_out)
+    helped.normalizer._stemmer = mine
     helped.rebuild(docs)
-    assert sum(answers) >= 40  # the helper really normalised rows
-    assert helped._slot_ids == serial._slot_ids
-    assert [r.tolist() for r in helped._records if r] == [r.tolist() for r in serial._records if r]
-    assert helped._terms == serial._terms
+    assert force_helper and answered  # the helper really stemmed words
+    assert not set(mine.tokens) & set(answered)
+    assert sorted(mine.tokens + list(answered)) == sorted(serial_tokens)
+    _assert_same_index(helped, serial)
+
+
+BROKEN_HELPERS = {
+    "cannot start": ["/nonexistent/python"],
+    "exits at once": [sys.executable, "-c", "pass"],
+    "answers garbage": [
+        sys.executable,
+        "-c",
+        "import sys; sys.stdin.buffer.read(8); "
+        "sys.stdout.buffer.write((5).to_bytes(8, 'little') + b'junk!'); "
+        "sys.stdout.buffer.flush(); sys.stdin.buffer.read()",
+    ],
+    "never answers": [sys.executable, "-c", "import time; time.sleep(60)"],
+}
+
+
+@pytest.mark.parametrize("broken", list(BROKEN_HELPERS))
+def test_rebuild_completes_alone_when_the_helper_fails(
+    rows: list[dict[str, str]],
+    force_helper: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    broken: str,
+) -> None:
+    from bot.similarity import parallel
+
+    docs = [(f"dir:{r['id']}", r["name"], r["description"]) for r in rows]
+    serial, _ = _serial_build(docs)
+    monkeypatch.setattr(parallel, "_HELPER_COMMAND", BROKEN_HELPERS[broken])
+    monkeypatch.setattr(parallel, "_STALL_SECONDS", 0.5)
+    handed_out = threading.Event()
+    monkeypatch.setattr(parallel, "_send", _signalling(parallel._send, handed_out))
+    helped = SimilarityIndex()
+    if broken != "cannot start":
+        # Hold this process back until words went to the helper, which loses them.
+        helped.normalizer._stemmer = _CountingStemmer(
+            helped.normalizer._stemmer, wait_for=handed_out
+        )
+    helped.rebuild(docs)
+    assert bool(force_helper) == (broken != "cannot start")
+    _assert_same_index(helped, serial)

@@ -33,9 +33,11 @@ of 100,000 ideas takes a few milliseconds; ``search`` runs it in a worker thread
 
 Building
 --------
-``rebuild`` normalises every text (the only per-document Python work), then computes
-document frequencies, IDF and all weights in numpy batches of ``_CHUNK`` documents; an
-upsert computes the same weights for one document in plain Python.
+``rebuild`` reads every row, stems each new word once (on two cores when there are many,
+see :mod:`bot.similarity.parallel`) and normalises the texts a batch at a time
+(:mod:`bot.similarity.bulk`); then it computes document frequencies, IDF and all weights
+in numpy batches of ``_CHUNK`` documents, writing each term's postings straight to their
+place. An upsert computes the same weights for one document in plain Python.
 
 IDF changes as ideas are added. Weights use a snapshot of the document frequencies that
 is refreshed once the corpus has drifted by 10% (or 32 edits on small corpora); until
@@ -60,13 +62,14 @@ from pathlib import Path
 import numpy as np
 
 from bot.similarity.normalize import Normalizer
-from bot.similarity.parallel import normalised
+from bot.similarity.parallel import read_and_stem
 from handlers.ports import SimilarityService, SimilarMatch
 
 DEFAULT_THRESHOLD = 28.0
-# Documents per numpy batch when (re)building postings: bounds the temporary arrays, so
-# resident memory stays near the size of the index itself.
-_CHUNK = 16_384
+# Documents per numpy batch when (re)building postings: bounds the temporary arrays (a
+# few MB each), so the peak of a rebuild stays near the size of the index itself.
+# Postings are placed by document frequency, so smaller batches cost almost no time.
+_CHUNK = 4_096
 
 
 def _log_tf(tf: int) -> float:
@@ -346,17 +349,25 @@ class SimilarityIndex:
         try:
             with self._lock:
                 self._clear()
-                term_id = self._term_ids.__getitem__
+                doc_ids, encoder = read_and_stem(self.normalizer, docs)
                 slots = self._slots
                 slot_ids = self._slot_ids
                 records = self._records
-                for doc_id, name_t, desc_t in normalised(self.normalizer, docs):
-                    if doc_id in slots:  # later rows win, like repeated upserts
-                        records[slots[doc_id]] = None
-                        slot_ids[slots[doc_id]] = None
-                    slots[doc_id] = len(slot_ids)
-                    slot_ids.append(doc_id)
-                    records.append(_record(map(term_id, name_t), map(term_id, desc_t)))
+                row = 0
+                for flat, lengths in encoder.records(self._term_ids.__getitem__):
+                    block = array("i", flat.tobytes())
+                    start = 0
+                    for end in np.cumsum(lengths).tolist():
+                        doc_id = doc_ids[row]
+                        row += 1
+                        if doc_id in slots:  # later rows win, like repeated upserts
+                            records[slots[doc_id]] = None
+                            slot_ids[slots[doc_id]] = None
+                        slots[doc_id] = len(slot_ids)
+                        slot_ids.append(doc_id)
+                        records.append(block[start:end])
+                        start = end
+                del doc_ids, encoder
                 self._reweight()
                 self.normalizer.trim()
         finally:
@@ -372,33 +383,72 @@ class SimilarityIndex:
         live = [(slot, rec) for slot, rec in enumerate(self._records) if rec is not None]
         # Compact slots so postings stay short and sorted.
         self._slot_ids = [self._slot_ids[slot] for slot, _ in live]
-        self._records = [rec for _, rec in live]
+        records = [rec for _, rec in live]
+        del live
+        compact: list[array[int] | None] = list(records)
+        self._records = compact
         self._slots = {doc_id: i for i, doc_id in enumerate(self._slot_ids) if doc_id}
         n_terms = len(self._terms)
+        span = max(n_terms, 1)
         df = np.zeros(n_terms, dtype=np.int64)
-        for start in range(0, len(self._records), _CHUNK):
-            batch = _Batch(self._records, start, n_terms)
-            df += np.bincount(batch.tid[batch.first_in_doc], minlength=n_terms)
+        for start in range(0, len(records), _CHUNK):
+            doc, tid, _ = _tokens(records[start : start + _CHUNK])
+            # Distinct (document, term) pairs. Sorted by hand: np.unique would hash them,
+            # twenty times slower on this many distinct keys.
+            pairs = np.sort(doc * span + tid)
+            first = np.concatenate(([True], pairs[1:] != pairs[:-1]))
+            df += np.bincount(pairs[first] % span, minlength=n_terms)
         self._df = df.tolist()
         self._snapshot()
-        self._post_docs = [array("i") for _ in range(n_terms)]
-        self._post_w = [array("f") for _ in range(n_terms)]
+        # Each document with a term gets exactly one posting, so df says where every
+        # term's postings go: they are written straight into one array per kind, in slot
+        # order since chunks come in slot order, and cut into per-term arrays at the end
+        # (each allocated once, at its final size).
+        ends = np.cumsum(df)
+        starts = ends - df
+        all_slots = np.empty(int(ends[-1]) if n_terms else 0, dtype=np.int32)
+        all_w = np.empty(len(all_slots), dtype=np.float32)
         max_w = np.zeros(n_terms, dtype=np.float64)
-        for start in range(0, len(self._records), _CHUNK):
-            self._post_batch(_Batch(self._records, start, n_terms), max_w)
+        tw = np.asarray(self._tw, dtype=np.float64)
+        fill = starts.copy()
+        for start in range(0, len(records), _CHUNK):
+            batch = _Batch(records[start : start + _CHUNK], start, n_terms)
+            self._post_batch(batch, tw, fill, all_slots, all_w, max_w)
+        del fill, tw, df
         self._max_w = max_w.tolist()
+        slot_bytes = all_slots.data.cast("B")
+        w_bytes = all_w.data.cast("B")
+        self._post_docs = []
+        self._post_w = []
+        for a, e in zip((4 * starts).tolist(), (4 * ends).tolist(), strict=True):
+            docs = array("i")
+            docs.frombytes(slot_bytes[a:e])
+            self._post_docs.append(docs)
+            weights = array("f")
+            weights.frombytes(w_bytes[a:e])
+            self._post_w.append(weights)
 
-    def _post_batch(self, b: _Batch, max_w: np.ndarray) -> None:
+    def _post_batch(
+        self,
+        b: _Batch,
+        tw: np.ndarray,
+        fill: np.ndarray,
+        all_slots: np.ndarray,
+        all_w: np.ndarray,
+        max_w: np.ndarray,
+    ) -> None:
         """Weights and postings of one batch, vectorised; same numbers as
-        :meth:`_doc_vector` gives document by document."""
+        :meth:`_doc_vector` gives document by document. Postings are written at
+        ``fill[term]`` (advanced past them), the best weight of each term into ``max_w``."""
         p = self.params
         n_docs = b.n_docs
-        w = np.asarray(self._tw, dtype=np.float64)[b.tid] * (1.0 + np.log(b.tf))
+        w = tw[b.tid] * (1.0 + np.log(b.tf))
         is_name = b.field == 0
         name_w = np.where(is_name, w, 0.0)
         desc_w = np.where(is_name, 0.0, w)
         n2 = np.bincount(b.doc, weights=name_w * name_w, minlength=n_docs)
         d2 = np.bincount(b.doc, weights=desc_w * desc_w, minlength=n_docs)
+        del name_w, desc_w
         # Entries are sorted by (doc, tid, field): a name entry directly followed by a
         # description entry of the same doc and term is a word present in both fields.
         pair = np.flatnonzero((b.doc[:-1] == b.doc[1:]) & (b.tid[:-1] == b.tid[1:]) & is_name[:-1])
@@ -415,19 +465,27 @@ class SimilarityIndex:
         scale = np.minimum(1.0, info / self._info_floor()) ** p.confidence_power / norm
         per_field = np.where(is_name, (a_n * scale / n_norm)[b.doc], (a_d * scale / d_norm)[b.doc])
         final = w * per_field
+        del w, per_field
         # Fold each word present in both fields into one posting (the later entry).
         final[pair + 1] += final[pair]
         keep = np.ones(len(final), dtype=bool)
         keep[pair] = False
-        tid, slot, final = b.tid[keep], b.doc[keep] + b.start, final[keep].astype(np.float32)
-        order = np.argsort(tid.astype(np.int64) * (n_docs + 1) + (slot - b.start), kind="stable")
-        tid, slot, final = tid[order], slot[order].astype(np.int32), final[order]
-        present, first = np.unique(tid, return_index=True)
-        ends = np.append(first[1:], len(tid))
-        np.maximum.at(max_w, present, np.maximum.reduceat(final, first) if len(first) else 0.0)
-        for t, a, e in zip(present.tolist(), first.tolist(), ends.tolist(), strict=True):
-            self._post_docs[t].frombytes(slot[a:e].tobytes())
-            self._post_w[t].frombytes(final[a:e].tobytes())
+        tid, doc, final32 = b.tid[keep], b.doc[keep], final[keep].astype(np.float32)
+        del final, keep
+        # (doc, tid) pairs are unique now: any sort by term then doc gives one order.
+        order = np.argsort(tid * (n_docs + 1) + doc)
+        tid, slot, final32 = tid[order], (doc[order] + b.start).astype(np.int32), final32[order]
+        del order, doc
+        if not len(tid):
+            return
+        run = np.flatnonzero(np.concatenate(([True], tid[1:] != tid[:-1])))
+        run_len = np.diff(np.append(run, len(tid)))
+        present = tid[run]
+        at = fill[tid] + (np.arange(len(tid)) - np.repeat(run, run_len))
+        all_slots[at] = slot
+        all_w[at] = final32
+        fill[present] += run_len
+        max_w[present] = np.maximum(max_w[present], np.maximum.reduceat(final32, run))
 
     def _maybe_refresh(self) -> None:
         # Small corpora are cheap to reweight and their IDF moves a lot with each idea;
@@ -587,34 +645,39 @@ def _conforms(index: SimilarityIndex) -> SimilarityService:
     return index
 
 
+def _tokens(chunk: Sequence[array[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every term occurrence of a run of records: (document index within ``chunk``,
+    term id, field: 0 = name, 1 = description), int64, in record order."""
+    flat_arr: array[int] = array("i")
+    for rec in chunk:
+        flat_arr += rec
+    flat = np.frombuffer(flat_arr, dtype=np.int32)
+    lens = np.fromiter(map(len, chunk), dtype=np.int64, count=len(chunk))
+    starts = np.cumsum(lens) - lens
+    is_token = np.ones(len(flat), dtype=bool)
+    is_token[starts] = False
+    tokens = lens - 1
+    doc = np.repeat(np.arange(len(chunk), dtype=np.int64), tokens)
+    within = np.arange(len(doc)) - np.repeat(np.cumsum(tokens) - tokens, tokens)
+    field = (within >= np.repeat(flat[starts], tokens)).astype(np.int64)
+    return doc, flat[is_token].astype(np.int64), field
+
+
 class _Batch:
-    """Records ``start .. start + _CHUNK`` flattened into numpy arrays, one entry per
+    """A run of records (no ``None``) flattened into numpy arrays, one entry per
     distinct (document, term, field), sorted by document, then term, then field
     (0 = name, 1 = description), with its term frequency."""
 
-    def __init__(self, records: Sequence[array[int] | None], start: int, n_terms: int) -> None:
-        chunk = [r for r in records[start : start + _CHUNK] if r is not None]
+    def __init__(self, chunk: Sequence[array[int]], start: int, n_terms: int) -> None:
         self.start = start
         self.n_docs = len(chunk)
-        flat_arr: array[int] = array("i")
-        for rec in chunk:
-            flat_arr += rec
-        flat = np.frombuffer(flat_arr, dtype=np.int32).astype(np.int64)
-        lens = np.fromiter(map(len, chunk), dtype=np.int64, count=self.n_docs)
-        starts = np.cumsum(lens) - lens
-        is_token = np.ones(len(flat), dtype=bool)
-        is_token[starts] = False
-        tokens = lens - 1
-        doc = np.repeat(np.arange(self.n_docs, dtype=np.int64), tokens)
-        within = np.arange(len(doc)) - np.repeat(np.cumsum(tokens) - tokens, tokens)
-        field = (within >= np.repeat(flat[starts], tokens)).astype(np.int64)
-        key = (doc * max(n_terms, 1) + flat[is_token]) * 2 + field
-        uniq, counts = np.unique(key, return_counts=True)
+        span = max(n_terms, 1)
+        doc, tid, field = _tokens(chunk)
+        uniq, counts = np.unique((doc * span + tid) * 2 + field, return_counts=True)
+        del doc, tid, field
         self.field = uniq % 2
         doc_tid = uniq // 2
-        self.tid = doc_tid % max(n_terms, 1)
-        self.doc = doc_tid // max(n_terms, 1)
+        del uniq
+        self.tid = doc_tid % span
+        self.doc = doc_tid // span
         self.tf = counts.astype(np.float64)
-        # First entry of each (document, term): counts documents, not fields.
-        self.first_in_doc = np.ones(len(uniq), dtype=bool)
-        self.first_in_doc[1:] = doc_tid[1:] != doc_tid[:-1]

@@ -27,9 +27,9 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain, islice, pairwise
+from itertools import chain, pairwise
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
 
@@ -61,6 +61,29 @@ _STEM_CACHE_HEADER = "# sasi stem cache v1 (token<TAB>PySastrawi stem)"
 
 
 _V = TypeVar("_V")
+
+# How a word is treated after a region marker (see Normalizer.place_role).
+PLACE_END = 0  # ends the place name: lower-case, digits, or the field separator
+PLACE_MARKER = 1
+PLACE_KEPT = 2  # capitalised dictionary word ("Sehat" in "Kota Sehat"): kept, name goes on
+PLACE_DROPPED = 3
+
+
+def new_stemmer() -> Any:
+    """PySastrawi's stemmer without its own cache (ours is a plain dict)."""
+    return StemmerFactory().create_stemmer().delegatedStemmer
+
+
+def compute_stem(stemmer: Any, token: str) -> str:
+    """Stem of one lower-case token ("" for numbers: they carry no idea); shared with the
+    rebuild helper process so both give the same stems."""
+    if token.isdigit():
+        return ""
+    # Short tokens carry no affixes; skipping them saves many calls on acronyms.
+    if len(token) <= 3:
+        return token
+    stem: str = stemmer.stem(token)
+    return stem or token
 
 
 def _fold(text: str) -> str:
@@ -130,8 +153,7 @@ class Normalizer:
     _boilerplate: frozenset[str] = field(default=frozenset(), repr=False)
 
     def __post_init__(self) -> None:
-        # Sastrawi's own cache wraps every call in extra Python; ours is a plain dict.
-        self._stemmer = StemmerFactory().create_stemmer().delegatedStemmer
+        self._stemmer = new_stemmer()
         self._stem_cache = _Memo(self._compute_stem)
         self._word_cache = _Memo(self._compute_word)
         self._final = _Memo(self._compute_final)
@@ -142,7 +164,7 @@ class Normalizer:
         # Stopwords are compared both raw and stemmed: "dengan" must go whether or not
         # Sastrawi would have reduced it.
         raw_stop = {w.lower() for line in _read_lines(self.stopwords_path) for w in line.split()}
-        self._stopwords = frozenset(raw_stop | {self._stem(w) for w in raw_stop})
+        self._stopwords = frozenset(raw_stop | {self.stem(w) for w in raw_stop})
         self._load_synonyms()
         self._phrase_first = frozenset(self._phrases)
         self._phrase_bigrams = frozenset(
@@ -180,13 +202,7 @@ class Normalizer:
     # -- pipeline --------------------------------------------------------------------
 
     def _compute_stem(self, token: str) -> str:
-        """PySastrawi stem of one lower-case token ("" for numbers: they carry no idea)."""
-        if token.isdigit():
-            return ""
-        # Short tokens carry no affixes; skipping them saves many calls on acronyms.
-        if len(token) <= 3:
-            return token
-        return self._stemmer.stem(token) or token
+        return compute_stem(self._stemmer, token)
 
     def _compute_word(self, word: str) -> tuple[str, ...]:
         """Stems of one raw word: camelCase and digits split off
@@ -198,10 +214,6 @@ class Normalizer:
         """Matching term of a stem: its synonym concept, or "" for stopwords."""
         term = self._single.get(stem, stem)
         return "" if term in self._stopwords or len(term) < 2 else term
-
-    def _stem(self, token: str) -> str:
-        """Memoised stem (PySastrawi costs ~0.6 ms per call on unknown words)."""
-        return self._stem_cache[token]
 
     def _stems(self, words: list[str]) -> list[str]:
         # One C-level pass: each word maps to its (memoised) stems, chained.
@@ -218,10 +230,11 @@ class Normalizer:
         drop: set[int] = set()
         for i in _positions(words, _MARKERS.intersection(words)):
             for j in (i + 1, i + 2):
-                if j >= n or not words[j][:1].isupper() or words[j] in _MARKERS:
-                    break
-                if words[j].lower() not in self._roots:
+                role = self.place_role(words[j]) if j < n else PLACE_END
+                if role == PLACE_DROPPED:
                     drop.add(j)
+                elif role != PLACE_KEPT:
+                    break
         for j in sorted(drop, reverse=True):
             del words[j]
         return words
@@ -280,6 +293,40 @@ class Normalizer:
         cut = out.index(_FIELD_SEP)
         return out[:cut], out[cut + 1 :]
 
+    # -- hooks for normalising a whole corpus at once (bot.similarity.bulk) ------------
+
+    def place_role(self, word: str) -> int:
+        """How :meth:`_drop_places` treats ``word`` (one of the ``PLACE_*`` values)."""
+        if word in _MARKERS:
+            return PLACE_MARKER
+        if not word[:1].isupper():
+            return PLACE_END
+        return PLACE_KEPT if word.lower() in self._roots else PLACE_DROPPED
+
+    def unstemmed(self, word: str) -> list[str]:
+        """Tokens of a raw word that still need PySastrawi (not cached, not a number,
+        long enough to carry an affix)."""
+        cache = self._stem_cache
+        return [
+            t
+            for t in (p.lower() for p in _TOKEN_RE.findall(word))
+            if len(t) > 3 and t not in cache and not t.isdigit()
+        ]
+
+    def word_stems(self, word: str) -> tuple[str, ...]:
+        """Stems of one raw word, as the pipeline uses them (not kept in the word cache:
+        a bulk caller asks once per distinct word)."""
+        return self._compute_word(word)
+
+    def final_term(self, stem: str) -> str:
+        """Matching term of a stem after synonyms; "" if it is dropped (stopword)."""
+        return self._final[stem]
+
+    def phrase_table(self) -> dict[str, list[tuple[tuple[str, ...], str]]]:
+        """First stem -> multi-word forms starting with it (longest first) and their
+        concept term. Shared, not a copy: read only."""
+        return self._phrases
+
     def term_factor(self, term: str) -> float:
         """Weight multiplier on top of rarity: low for idea-free boilerplate, else 1."""
         return self.boilerplate_weight if term in self._boilerplate else 1.0
@@ -288,16 +335,16 @@ class Normalizer:
         """A copy of the token -> stem cache."""
         return dict(self._stem_cache)
 
+    def stem(self, token: str) -> str:
+        """Stem of one lower-case token, through the cache (PySastrawi is slow)."""
+        return self._stem_cache[token]
+
     def trim(self) -> None:
-        """Forget the per-spelling word cache (rebuilt lazily); after a bulk rebuild it
-        holds every spelling of every word of the corpus, tens of MB at 100,000 ideas,
-        while the stem cache that avoids PySastrawi calls is kept."""
+        """Forget the per-spelling word cache (rebuilt lazily): it keeps every spelling
+        ever searched or upserted, while the stem cache that avoids PySastrawi calls is
+        kept. (A rebuild does not fill it: see :mod:`bot.similarity.bulk`.)"""
         self._word_cache.clear()
         self._word_cache[_FIELD_SEP] = (_FIELD_SEP,)
-
-    def stems_since(self, start: int) -> dict[str, str]:
-        """Stem cache entries added after the first ``start`` ones (insertion order)."""
-        return dict(islice(self._stem_cache.items(), start, None))
 
     def merge_stems(self, stems: dict[str, str]) -> None:
         """Add stems computed elsewhere (a helper process, a saved cache)."""
