@@ -284,12 +284,12 @@ class TelegramChannel:
     async def _on_update(
         self, update: Update, _context: CallbackContext[Any, Any, Any, Any]
     ) -> None:
-        # Storing starts now, not when the person's queue reaches the update: PTB confirms a
-        # polled batch with its next getUpdates, so the update must not wait unsaved behind
-        # busy workers. PTB hands a polled batch over in one go, so the updates gather here
-        # and one task stores them all in one transaction once the hand-over is done. Not
-        # awaited here, so PTB keeps handing updates over meanwhile; the worker awaits the
-        # store before processing (and drops a redelivery).
+        # Storing starts now, not when the person's queue reaches the update: the next poll
+        # waits until this batch is stored (its offset confirms the batch to Telegram), and
+        # must not wait for busy workers. PTB hands a polled batch over in one go, so the
+        # updates gather here and one task stores them all in one transaction once the
+        # hand-over is done. Not awaited here, so PTB keeps handing updates over meanwhile;
+        # the worker awaits the store before processing (and drops a redelivery).
         received = self._polls.take(update.update_id)
         if update.update_id not in self._prestored and update.update_id not in self._storing:
             self._unsaved.append((update, received))
@@ -311,11 +311,12 @@ class TelegramChannel:
         if not batches:
             return
         await asyncio.wait(batches)
-        if any(not t.cancelled() and t.exception() is not None for t in batches):
+        failed = [t for t in batches if t.cancelled() or t.exception() is not None]
+        if failed:
             # The workers store those updates themselves when they reach them, and the
             # copies Telegram sends again are dropped as redeliveries.
             for update_id, task in list(self._storing.items()):
-                if task in batches:
+                if task in failed:
                     del self._storing[update_id]
             raise NetworkError("received updates could not be stored; polling them again")
 
