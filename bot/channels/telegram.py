@@ -78,13 +78,6 @@ DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the cloud Bot API refuses getFile above 20 
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 MAX_RETRIES = 5
 TYPING_AFTER = 1.0  # seconds of processing before the person sees "typing…"
-# A pause after each poll that brought updates, before the next getUpdates. A poll costs
-# the bot about as much as answering a message, and without the pause a busy bot polls
-# once per update; with it, the updates that arrive meanwhile come as one batch, stored in
-# one transaction. An idle bot waits in its long poll and answers at once: the pause only
-# ever delays messages that arrive while the bot is busy, by at most this much. (PTB also
-# starts its backoff after a failed poll from this value: a few quick retries, then seconds.)
-POLL_INTERVAL = 0.01
 
 # Message kinds the core cannot use; the first one present names the message for the core.
 _UNSUPPORTED_KINDS = (
@@ -114,7 +107,6 @@ class TelegramChannel:
         sleep: Sleep = asyncio.sleep,
         max_concurrency: int = 8,
         poll_timeout: float = 10.0,
-        poll_interval: float = POLL_INTERVAL,
     ) -> None:
         if not settings.telegram_bot_token:
             raise ValueError("the Telegram channel needs TELEGRAM_BOT_TOKEN")
@@ -122,7 +114,6 @@ class TelegramChannel:
         self.core = core
         self._sleep = sleep
         self._poll_timeout = poll_timeout
-        self._poll_interval = poll_interval
         self._webhook_path = _webhook_path(settings.telegram_webhook_url)
         self._work = _PerKeyQueue(self._process, max_concurrency)
         self._prestored: set[int] = set()  # stored by the webhook route or found by replay
@@ -198,7 +189,6 @@ class TelegramChannel:
             assert application.updater is not None
             await application.updater.start_polling(
                 timeout=timedelta(seconds=self._poll_timeout),
-                poll_interval=self._poll_interval,
                 allowed_updates=list(ALLOWED_UPDATES),
             )
         log.info("Telegram channel started (%s)", "webhook" if self._webhook_path else "polling")
@@ -303,7 +293,9 @@ class TelegramChannel:
         """Hold the next poll until the batch it confirms is stored (its offset confirms it).
 
         If storing failed, the poll fails too: PTB retries it with the old offset, and
-        Telegram sends the batch again instead of forgetting it.
+        Telegram sends the batch again instead of forgetting it. The wait also batches a
+        busy bot's polls: what arrives while a batch is stored comes as the next batch, one
+        getUpdates and one transaction for all of it.
         """
         # Every update of the last batch handed over to _on_update, so its store has begun.
         await self.application.update_queue.join()
