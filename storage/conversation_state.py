@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ConversationState, Identity, User
 
 _STATE = cast(Table, ConversationState.__table__)
+_STATE_COLUMNS = (_STATE.c.frames, _STATE.c.offered, _STATE.c.version)
 _PERSON = (
-    select(Identity, User, _STATE.c.frames, _STATE.c.offered, _STATE.c.version)
+    select(Identity, User, *_STATE_COLUMNS)
     .join(User, Identity.user_id == User.id)
     .outerjoin(_STATE, _STATE.c.user_id == User.id)
     .where(
@@ -28,11 +29,31 @@ _PERSON = (
     )
 )
 # PostgreSQL: the person's row is their lock across processes (the state is only written
-# under it), the identity's too, because linking moves identities between people.
-_PERSON_LOCKED = _PERSON.with_for_update(of=[Identity, User])
+# under it), the identity's too, because linking moves identities between people. The state
+# is read by a second statement, after the lock is held: a statement that waited for a lock
+# still sees the other tables as they were when it began, i.e. possibly the state from
+# before the transaction that held the lock.
+_PERSON_LOCKED = (
+    select(Identity, User)
+    .join(User, Identity.user_id == User.id)
+    .where(
+        Identity.channel == bindparam("b_channel"),
+        Identity.external_id == bindparam("b_external_id"),
+    )
+    .with_for_update(of=[Identity, User])
+)
+_STATE_OF = select(*_STATE_COLUMNS).where(_STATE.c.user_id == bindparam("b_user"))
 _INSERT_STATE = _STATE.insert()
 # No .values(): the parameters name the columns to set (frames, offered, version, updated_at).
-_UPDATE_STATE = _STATE.update().where(_STATE.c.user_id == bindparam("b_user"))
+# The version check turns a write over a state this step did not see into an error, never a
+# silent loss of the newer state.
+_UPDATE_STATE = _STATE.update().where(
+    _STATE.c.user_id == bindparam("b_user"), _STATE.c.version == bindparam("b_seen")
+)
+
+
+class StaleStateError(RuntimeError):
+    """The conversation state changed after this step read it."""
 
 
 @dataclass
@@ -48,12 +69,21 @@ async def load_person(
     session: AsyncSession, channel: str, external_id: str, *, lock: bool
 ) -> tuple[Identity, User, StoredState] | None:
     """The identity, its person and their conversation state, in one query."""
-    query = _PERSON_LOCKED if lock else _PERSON
     params = {"b_channel": channel, "b_external_id": external_id}
-    row = (await session.execute(query, params)).unique().first()
-    if row is None:
+    if not lock:
+        row = (await session.execute(_PERSON, params)).unique().first()
+        if row is None:
+            return None
+        identity, user, frames, offered, version = row
+        return identity, user, StoredState(frames or [], offered or [], version)
+    locked = (await session.execute(_PERSON_LOCKED, params)).unique().first()
+    if locked is None:
         return None
-    identity, user, frames, offered, version = row
+    identity, user = locked
+    state = (await session.execute(_STATE_OF, {"b_user": user.id})).first()
+    if state is None:
+        return identity, user, StoredState([], [], None)
+    frames, offered, version = state
     return identity, user, StoredState(frames or [], offered or [], version)
 
 
@@ -71,6 +101,10 @@ async def save_state(
     if stored.version is None:
         await session.execute(_INSERT_STATE, {"user_id": user_id, **values})
     else:
-        await session.execute(_UPDATE_STATE, {"b_user": user_id, **values})
+        result = await session.execute(
+            _UPDATE_STATE, {"b_user": user_id, "b_seen": stored.version, **values}
+        )
+        if getattr(result, "rowcount", 1) != 1:
+            raise StaleStateError(f"conversation state of user {user_id} changed meanwhile")
     stored.version = version
     return version

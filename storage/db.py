@@ -13,6 +13,7 @@ loop (see ``storage.sqlite_inline``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage import sqlite_inline
+
+log = logging.getLogger(__name__)
 
 # How long a statement waits for another process's write lock before "database is locked".
 SQLITE_BUSY_SECONDS = 5.0
@@ -88,7 +91,12 @@ class Database:
                     yield conn
             finally:
                 if self.is_sqlite:
-                    await _set_synchronous(conn, "NORMAL")
+                    try:
+                        await _set_synchronous(conn, "NORMAL")
+                    except Exception:
+                        # Never back in the pool syncing every commit: a new one replaces it.
+                        log.exception("could not reset a SQLite connection's sync level")
+                        await conn.invalidate()
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query."""

@@ -19,12 +19,29 @@ its duration; PostgreSQL is the database for deployments where that matters.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Generator
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
+
+
+class _RunNow:
+    """In place of aiosqlite's queue to its worker thread, for code that queues on it
+    directly (SQLAlchemy's isolation-level setter does): runs each call at once."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:
+            if future is not None:
+                future.set_exception(exc)
+            return
+        if future is not None:
+            future.set_result(result)
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -32,6 +49,7 @@ class InlineConnection(aiosqlite.Connection):
 
     def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
         super().__init__(connector, iter_chunk_size=64)
+        self._tx = cast(Any, _RunNow())
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._connection is None:

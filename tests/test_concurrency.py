@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.app import open_core
@@ -91,3 +92,27 @@ async def test_two_processes_registering_one_nip_at_once(
         answers = chat.text("a") + other.text("b")
         assert ID("registration.nip_taken_meanwhile") in answers
         assert ID("error.internal") not in answers
+
+
+async def test_one_persons_answers_to_two_processes_at_once_are_all_taken(
+    chat: ChatDriver, settings: Settings
+) -> None:
+    if chat.core.database.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: two processes cannot interleave here")
+    async with open_core(settings, migrate=False) as other_process:
+        other = ChatDriver(other_process)
+        await chat.register("rina")
+        await chat.say("rina", "/ide")
+        await chat.say("rina", "PJU CEPAT")
+        # Each copy of SASI locks Rina's row in turn; the one that waited must see what the
+        # other saved, not the state from before it (and never write over it).
+        bursts = await asyncio.gather(
+            chat.say("rina", PROBLEM),
+            other.say("rina", IDEA),
+            chat.say("rina", "Tujuan yang jelas dan terukur"),
+            other.say("rina", "Manfaat yang nyata"),
+        )
+        assert all(replies and ID("error.internal") not in replies[0].text for replies in bursts)
+        # Four answers taken: the form has reached the fifth question, beneficiaries.
+        replies = await chat.say("rina", "Warga desa")
+        assert replies[-1].text.startswith(ID("intake.ask_digital")[:30])

@@ -50,7 +50,10 @@ class FaultyInbound(InboundStore):
         if factory.store_failures > 0:
             factory.store_failures -= 1
             raise OSError("No space left on device")
-        return await super().store_many(channel, updates)
+        stored = await super().store_many(channel, updates)
+        if factory.on_stored is not None:
+            factory.on_stored()
+        return stored
 
 
 class StubCore:
@@ -92,6 +95,7 @@ class StubCores:
         self.store_gate: asyncio.Event | None = None
         self.store_started = asyncio.Event()
         self.store_failures = 0
+        self.on_stored: Callable[[], None] | None = None
 
     @contextlib.asynccontextmanager
     async def __call__(self, settings: Settings) -> AsyncIterator[StubCore]:
@@ -233,7 +237,7 @@ async def test_a_polled_batch_is_confirmed_to_telegram_only_once_stored(
 
     try:
         await cores.store_started.wait()
-        # Long enough for many polls at the channel's pace (one per 10 ms once a batch is in).
+        # Long enough for many polls, were they not held.
         await asyncio.sleep(0.3)
         assert confirming() == []
     finally:
@@ -243,22 +247,57 @@ async def test_a_polled_batch_is_confirmed_to_telegram_only_once_stored(
     assert [i.text for i in cores.seen] == ["simpan dulu"]
 
 
+def _confirming(rig: TelegramRig, update_id: int) -> list[int]:
+    """Positions (in the fake's call log) of the polls that confirm ``update_id``."""
+    return [
+        position
+        for position, call in enumerate(rig.fake.calls)
+        if call.method == "getUpdates" and int(call.params.get("offset") or 0) > update_id
+    ]
+
+
 @pytest.mark.parametrize("mode", ["polling"])
-async def test_a_batch_that_could_not_be_stored_is_polled_again_and_processed_once(
-    rig: TelegramRig, cores: StubCores
+async def test_a_batch_that_could_not_be_stored_is_retried_and_confirmed_only_then(
+    rig: TelegramRig, cores: StubCores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cores.store_failures = 1
+    monkeypatch.setattr("bot.channels.telegram.STORE_RETRY_FIRST", 0.01)
+    cores.store_failures = 2
+    stored_at: list[int] = []
+    cores.on_stored = lambda: stored_at.append(len(rig.fake.calls))
     user = rig.fake.user(621)
-    rig.fake.send_text(user, "coba lagi")
+    update_id = rig.fake.send_text(user, "coba lagi")
     await rig.fake.wait_sent(user.id, 1)
     rig.fake.send_text(user, "berikutnya")
     await rig.fake.wait_sent(user.id, 2)
     await rig.channel.idle()
 
+    assert cores.store_failures == 0
     assert [i.text for i in cores.seen] == ["coba lagi", "berikutnya"]
     assert rig.fake.texts_to(user.id) == ["echo: coba lagi", "echo: berikutnya"]
-    assert cores.store_failures == 0
+    # Telegram was told only after the batch was stored.
+    assert min(_confirming(rig, update_id)) >= stored_at[0]
     assert await InboundStore(rig.core.database).unprocessed("telegram") == []
+
+
+@pytest.mark.parametrize("mode", ["polling"])
+async def test_stopping_while_a_batch_is_stored_confirms_it_only_once_stored(
+    rig: TelegramRig, cores: StubCores
+) -> None:
+    cores.store_gate = asyncio.Event()
+    user = rig.fake.user(622)
+    update_id = rig.fake.send_text(user, "sebelum berhenti")
+    await cores.store_started.wait()
+    await asyncio.sleep(0.1)  # the next poll is now waiting for the store
+    restarting = asyncio.create_task(rig.restart())
+    try:
+        await asyncio.sleep(0.3)  # PTB's stop sends its last poll meanwhile, unless held
+        assert _confirming(rig, update_id) == []
+    finally:
+        cores.store_gate.set()
+        await restarting
+    await rig.fake.wait_sent(user.id, 1)
+    assert [i.text for i in cores.seen] == ["sebelum berhenti"]
+    assert _confirming(rig, update_id) != []
 
 
 async def test_an_update_is_stored_exactly_as_telegram_sent_it(

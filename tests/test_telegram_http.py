@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from telegram.error import NetworkError, TimedOut
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter
 
 from bot.channels.telegram_http import AiohttpRequest
 from tests.fakes.telegram_api import free_port
@@ -42,6 +44,21 @@ async def test_a_slow_answer_is_ptbs_timed_out(slow_server: str) -> None:
     try:
         with pytest.raises(TimedOut):
             await request.do_request(f"{slow_server}/slow", "POST")
+    finally:
+        await request.shutdown()
+
+
+async def test_an_upload_stalled_on_a_server_that_stops_reading_is_ptbs_timed_out(
+    slow_server: str,
+) -> None:
+    # The server never reads the body: once the socket buffers fill, the upload stalls,
+    # and aiohttp alone would wait for the kernel to give up (minutes).
+    request = AiohttpRequest(read_timeout=0.2, write_timeout=0.2, connect_timeout=0.2)
+    await request.initialize()
+    body = RequestData([RequestParameter("text", "x" * (64 * 1024 * 1024), None)])
+    try:
+        with pytest.raises(TimedOut):
+            await request.do_request(f"{slow_server}/slow", "POST", body)
     finally:
         await request.shutdown()
 

@@ -78,6 +78,9 @@ DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the cloud Bot API refuses getFile above 20 
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 MAX_RETRIES = 5
 TYPING_AFTER = 1.0  # seconds of processing before the person sees "typing…"
+# Waits between attempts to store a polled batch while the database refuses it.
+STORE_RETRY_FIRST = 0.5
+STORE_RETRY_MAX = 30.0
 
 # Message kinds the core cannot use; the first one present names the message for the core.
 _UNSUPPORTED_KINDS = (
@@ -122,6 +125,7 @@ class TelegramChannel:
         self._unsaved: list[tuple[Update, dict[str, Any] | None]] = []  # with the JSON received
         self._saving: asyncio.Task[set[int]] | None = None
         self._unconfirmed: list[asyncio.Task[set[int]]] = []  # batches the next poll confirms
+        self._stopping = asyncio.Event()
         self._accepting = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._polls = UpdatesRequest()
@@ -168,6 +172,7 @@ class TelegramChannel:
     async def start(self) -> None:
         """Initialise the bot, set the command menus, replay stored updates, start receiving."""
         application = self.application
+        self._stopping.clear()
         await application.initialize()
         await self._set_commands()
         await application.start()
@@ -200,6 +205,7 @@ class TelegramChannel:
         the route keeps storing them meanwhile for the next start to replay.
         """
         application = self.application
+        self._stopping.set()  # a batch that cannot be stored now stays unconfirmed
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
         self._accepting = False
@@ -290,36 +296,50 @@ class TelegramChannel:
         self._submit(update)
 
     async def _stored_before_confirming(self) -> None:
-        """Hold the next poll until the batch it confirms is stored (its offset confirms it).
+        """Hold the next poll until every batch handed over before it is stored.
 
-        If storing failed, the poll fails too: PTB retries it with the old offset, and
-        Telegram sends the batch again instead of forgetting it. The wait also batches a
-        busy bot's polls: what arrives while a batch is stored comes as the next batch, one
-        getUpdates and one transaction for all of it.
+        A poll's offset confirms to Telegram every update before it, and PTB moves that
+        offset on as soon as it hands a batch over, so only holding the poll keeps Telegram
+        from forgetting an update that is not stored yet. A batch that fails to store is
+        retried until it is stored; only when the channel stops does it give up, and then
+        this poll fails (PTB's last poll at stop logs it) and Telegram sends the batch
+        again at the next start. The wait also batches a busy bot's polls: what arrives
+        while a batch is stored comes as the next batch, one getUpdates and one
+        transaction for all of it.
         """
         # Every update of the last batch handed over to _on_update, so its store has begun.
         await self.application.update_queue.join()
-        batches, self._unconfirmed = self._unconfirmed, []
-        if not batches:
+        waiting = list(self._unconfirmed)
+        if not waiting:
             return
-        await asyncio.wait(batches)
-        failed = [t for t in batches if t.cancelled() or t.exception() is not None]
-        if failed:
-            # The workers store those updates themselves when they reach them, and the
-            # copies Telegram sends again are dropped as redeliveries.
-            for update_id, task in list(self._storing.items()):
-                if task in failed:
-                    del self._storing[update_id]
-            raise NetworkError("received updates could not be stored; polling them again")
+        # Not cleared before the wait: PTB cancels this poll when stopping, and its last
+        # poll must still find what is unstored.
+        await asyncio.wait(waiting)
+        stored = {t for t in waiting if not t.cancelled() and t.exception() is None}
+        self._unconfirmed = [t for t in self._unconfirmed if t not in stored]
+        if len(stored) < len(waiting):
+            raise NetworkError("received updates could not be stored; not confirming them")
 
     async def _store_unsaved(self) -> set[int]:
-        """Store the updates gathered since the last batch; the ids that were new."""
+        """Store the updates gathered since the last batch; the ids that were new.
+
+        Retried until it succeeds (the next poll waits for it), unless the channel stops.
+        """
         batch, self._unsaved, self._saving = self._unsaved, [], None
-        keys = await self.core.inbound.store_many(
-            CHANNEL,
-            [(str(update.update_id), raw or update.to_dict()) for update, raw in batch],
-        )
-        return {int(key) for key in keys}
+        rows = [(str(update.update_id), raw or update.to_dict()) for update, raw in batch]
+        delay = STORE_RETRY_FIRST
+        while True:
+            try:
+                keys = await self.core.inbound.store_many(CHANNEL, rows)
+            except Exception:
+                if self._stopping.is_set():
+                    raise
+                log.exception("could not store %d Telegram updates; retrying", len(rows))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(STORE_RETRY_MAX, 2 * delay)
+                continue
+            return {int(key) for key in keys}
 
     async def _on_error(self, update: object, context: CallbackContext[Any, Any, Any, Any]) -> None:
         log.error("error while handling Telegram update %r", update, exc_info=context.error)
@@ -338,13 +358,9 @@ class TelegramChannel:
             if update.update_id in self._prestored:
                 self._prestored.discard(update.update_id)
             elif storing is not None:
-                try:
-                    new = update.update_id in await storing
-                except Exception:
-                    # The batch could not be stored (and will be polled again): try alone.
-                    log.exception("could not store a batch of Telegram updates")
-                    new = await self.core.inbound.store(CHANNEL, key, update.to_dict())
-                if not new:
+                # Fails only when the channel stops with the batch unstored: then it was
+                # not confirmed either, and Telegram sends it again at the next start.
+                if update.update_id not in await storing:
                     log.info("dropping redelivered Telegram update %s", key)
                     return
             elif not await self.core.inbound.store(CHANNEL, key, update.to_dict()):

@@ -8,7 +8,10 @@ and every update costs at least two calls (``getUpdates`` and ``sendMessage``).
 
 Timeouts follow PTB's meaning: ``connect_timeout`` covers waiting for a pooled
 connection and connecting, ``read_timeout`` each read of the answer. aiohttp has no write
-timeout of its own; a stalled upload is caught by the read timeout that follows it.
+timeout of its own (and starts reading only once the body is sent), so a request with a
+body is bounded as a whole by the sum of the three: an upload stalled on a dead
+connection fails as PTB's ``TimedOut`` like it does with httpx. Like httpx, the session
+honours ``HTTPS_PROXY``/``HTTP_PROXY`` and does not follow redirects.
 """
 
 from __future__ import annotations
@@ -28,17 +31,29 @@ from telegram.request import BaseRequest, RequestData
 class AiohttpRequest(BaseRequest):
     """A :class:`telegram.request.BaseRequest` on one :class:`aiohttp.ClientSession`."""
 
-    __slots__ = ("_connect_timeout", "_connection_pool_size", "_read_timeout", "_session")
+    __slots__ = (
+        "_connect_timeout",
+        "_connection_pool_size",
+        "_media_write_timeout",
+        "_read_timeout",
+        "_session",
+        "_write_timeout",
+    )
 
     def __init__(
         self,
         connection_pool_size: int = 256,
         read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
+        media_write_timeout: float | None = 20.0,
     ) -> None:
+        # The defaults are PTB's own (HTTPXRequest).
         self._connection_pool_size = connection_pool_size
         self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
         self._connect_timeout = connect_timeout
+        self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -50,6 +65,7 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connection_pool_size),
                 headers={"User-Agent": self.USER_AGENT},
+                trust_env=True,
             )
 
     async def shutdown(self) -> None:
@@ -76,12 +92,20 @@ class AiohttpRequest(BaseRequest):
         if not isinstance(pool_timeout, DefaultValue) and pool_timeout is not None:
             # aiohttp counts the wait for a free pooled connection in its connect timeout.
             connect_timeout = (connect_timeout or 0) + pool_timeout
+        body = _body(request_data)
+        total = None
+        if body is not None:
+            if isinstance(write_timeout, DefaultValue):
+                files = request_data is not None and request_data.contains_files
+                write_timeout = self._media_write_timeout if files else self._write_timeout
+            if None not in (write_timeout, read_timeout, connect_timeout):
+                total = (write_timeout or 0) + (read_timeout or 0) + (connect_timeout or 0)
         timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_read=read_timeout
+            total=total, connect=connect_timeout, sock_read=read_timeout
         )
         try:
             async with self._session.request(
-                method, url, data=_body(request_data), timeout=timeout
+                method, url, data=body, timeout=timeout, allow_redirects=False
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as err:
