@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from telegram import InputFile
 from telegram.error import NetworkError, TimedOut
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
@@ -53,14 +54,44 @@ async def test_an_upload_stalled_on_a_server_that_stops_reading_is_ptbs_timed_ou
 ) -> None:
     # The server never reads the body: once the socket buffers fill, the upload stalls,
     # and aiohttp alone would wait for the kernel to give up (minutes).
-    request = AiohttpRequest(read_timeout=0.2, write_timeout=0.2, connect_timeout=0.2)
+    request = AiohttpRequest(read_timeout=0.2, connect_timeout=0.2, media_write_timeout=0.2)
     await request.initialize()
-    body = RequestData([RequestParameter("text", "x" * (64 * 1024 * 1024), None)])
+    upload = InputFile(b"x" * (64 * 1024 * 1024), filename="eviden.pdf")
+    body = RequestData([RequestParameter.from_input("document", upload)])
     try:
         with pytest.raises(TimedOut):
             await request.do_request(f"{slow_server}/slow", "POST", body)
     finally:
         await request.shutdown()
+
+
+async def test_the_proxy_named_in_the_environment_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append(str(request.url))  # a proxy is asked for the absolute URL
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        status, _ = await request.do_request("http://api.telegram.invalid/botT/getMe", "POST")
+    finally:
+        await request.shutdown()
+        await runner.cleanup()
+    assert status == 200
+    assert seen == ["http://api.telegram.invalid/botT/getMe"]
 
 
 async def test_a_refused_connection_is_ptbs_network_error() -> None:
