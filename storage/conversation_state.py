@@ -68,7 +68,8 @@ class StoredState:
 async def load_person(
     session: AsyncSession, channel: str, external_id: str, *, lock: bool
 ) -> tuple[Identity, User, StoredState] | None:
-    """The identity, its person and their conversation state, in one query."""
+    """The identity, its person and their conversation state (one query on SQLite; on
+    PostgreSQL the person is locked first and the state read after, see above)."""
     params = {"b_channel": channel, "b_external_id": external_id}
     if not lock:
         row = (await session.execute(_PERSON, params)).unique().first()
