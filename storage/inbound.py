@@ -64,10 +64,12 @@ class InboundStore:
     async def store_many(
         self, channel: str, updates: Sequence[tuple[str, dict[str, Any] | None]]
     ) -> set[str]:
-        """Keep a batch of updates in one transaction; the keys not stored before.
+        """Keep a batch of updates in one transaction; the keys still to be processed.
 
-        A poll brings updates in batches, and one commit for the batch costs what one
-        commit for each update would.
+        Those are the updates new here and any stored before but not processed yet: after a
+        store that committed but whose answer was lost, its retry finds them stored, and
+        they must still be processed (the engine's claim keeps that to once). A poll brings
+        updates in batches, and one commit for the batch costs what one for each would.
         """
         if not updates:
             return set()
@@ -76,21 +78,22 @@ class InboundStore:
             {"channel": channel, "update_key": key, "payload": payload, "received_at": now}
             for key, payload in updates
         ]
-        statement = self._store_new_only()
+        statement = self._store_unprocessed()
         async with self._db.durable() as conn:
             result = await conn.execute(statement, rows)
             return {str(key) for key in result.scalars()}
 
-    def _store_new_only(self) -> Any:
-        # Dialect-specific: ON CONFLICT DO NOTHING, returning only the rows inserted.
+    def _store_unprocessed(self) -> Any:
+        # Dialect-specific upsert. On a conflict with an unprocessed row, a no-op update
+        # makes RETURNING report it; a processed one (a redelivery) is left out.
         if self._store_new is None:
             dialect = self._db.engine.dialect.name
-            insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-            self._store_new = (
-                insert(_TABLE)
-                .on_conflict_do_nothing(index_elements=["channel", "update_key"])
-                .returning(_TABLE.c.update_key)
-            )
+            insert = sqlite_insert(_TABLE) if dialect == "sqlite" else postgresql_insert(_TABLE)
+            self._store_new = insert.on_conflict_do_update(
+                index_elements=["channel", "update_key"],
+                set_={"update_key": insert.excluded.update_key},
+                where=_TABLE.c.processed_at.is_(None),
+            ).returning(_TABLE.c.update_key)
         return self._store_new
 
     async def is_processed(self, channel: str, update_key: str) -> bool:

@@ -51,6 +51,9 @@ class FaultyInbound(InboundStore):
             factory.store_failures -= 1
             raise OSError("No space left on device")
         stored = await super().store_many(channel, updates)
+        if factory.answers_lost > 0:
+            factory.answers_lost -= 1  # committed, but the caller never hears so
+            raise ConnectionError("connection lost after COMMIT")
         if factory.on_stored is not None:
             factory.on_stored()
         return stored
@@ -95,6 +98,7 @@ class StubCores:
         self.store_gate: asyncio.Event | None = None
         self.store_started = asyncio.Event()
         self.store_failures = 0
+        self.answers_lost = 0
         self.on_stored: Callable[[], None] | None = None
 
     @contextlib.asynccontextmanager
@@ -298,6 +302,62 @@ async def test_stopping_while_a_batch_is_stored_confirms_it_only_once_stored(
     await rig.fake.wait_sent(user.id, 1)
     assert [i.text for i in cores.seen] == ["sebelum berhenti"]
     assert _confirming(rig, update_id) != []
+
+
+@pytest.mark.parametrize("mode", ["polling"])
+async def test_a_store_whose_answer_was_lost_still_gets_its_update_processed_in_order(
+    rig: TelegramRig, cores: StubCores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.channels.telegram.STORE_RETRY_FIRST", 0.01)
+    cores.answers_lost = 1
+    user = rig.fake.user(623)
+    rig.fake.send_text(user, "A")
+    await rig.fake.wait_sent(user.id, 1)
+    rig.fake.send_text(user, "B")
+    await rig.fake.wait_sent(user.id, 2)
+    assert rig.fake.texts_to(user.id) == ["echo: A", "echo: B"]
+
+
+@pytest.mark.parametrize("mode", ["polling"])
+async def test_a_store_still_failing_at_stop_leaves_the_update_to_the_next_start(
+    rig: TelegramRig, cores: StubCores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.channels.telegram.STORE_RETRY_FIRST", 0.01)
+    monkeypatch.setattr("bot.channels.telegram.STOP_GRACE", 0.2)
+    cores.store_failures = 10_000
+    user = rig.fake.user(624)
+    update_id = rig.fake.send_text(user, "jangan hilang")
+    await rig.fake.wait_for(lambda: cores.store_failures < 10_000, 5)
+    async with asyncio.timeout(5):
+        await rig.channel.stop()
+    assert _confirming(rig, update_id) == []
+    assert rig.fake.texts_to(user.id) == []
+
+    # The same channel object started again, the database working again.
+    cores.store_failures = 0
+    await rig.channel.start()
+    await rig.fake.wait_sent(user.id, 1)
+    assert rig.fake.texts_to(user.id) == ["echo: jangan hilang"]
+    assert [i.text for i in cores.seen] == ["jangan hilang"]
+
+
+@pytest.mark.parametrize("mode", ["polling"])
+async def test_a_store_hanging_at_stop_does_not_hang_the_stop(
+    rig: TelegramRig, cores: StubCores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.channels.telegram.STOP_GRACE", 0.2)
+    cores.store_gate = asyncio.Event()  # never opened: the database does not answer
+    user = rig.fake.user(625)
+    update_id = rig.fake.send_text(user, "macet")
+    await cores.store_started.wait()
+    async with asyncio.timeout(5):
+        await rig.channel.stop()
+    assert _confirming(rig, update_id) == []
+
+    cores.store_gate.set()
+    await rig.channel.start()
+    await rig.fake.wait_sent(user.id, 1)
+    assert rig.fake.texts_to(user.id) == ["echo: macet"]
 
 
 async def test_an_update_is_stored_exactly_as_telegram_sent_it(

@@ -81,6 +81,8 @@ TYPING_AFTER = 1.0  # seconds of processing before the person sees "typing…"
 # Waits between attempts to store a polled batch while the database refuses it.
 STORE_RETRY_FIRST = 0.5
 STORE_RETRY_MAX = 30.0
+# How long a stop waits for a polled batch that is still being stored.
+STOP_GRACE = 10.0
 
 # Message kinds the core cannot use; the first one present names the message for the core.
 _UNSUPPORTED_KINDS = (
@@ -119,18 +121,25 @@ class TelegramChannel:
         self._poll_timeout = poll_timeout
         self._webhook_path = _webhook_path(settings.telegram_webhook_url)
         self._work = _PerKeyQueue(self._process, max_concurrency)
+        self._stopping = asyncio.Event()
+        self._accepting = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """The receiving side as a new process has it (also for a start after a stop)."""
         self._prestored: set[int] = set()  # stored by the webhook route or found by replay
         # Polled updates being stored, each mapped to the task storing its batch.
         self._storing: dict[int, asyncio.Task[set[int]]] = {}
         self._unsaved: list[tuple[Update, dict[str, Any] | None]] = []  # with the JSON received
         self._saving: asyncio.Task[set[int]] | None = None
         self._unconfirmed: list[asyncio.Task[set[int]]] = []  # batches the next poll confirms
-        self._stopping = asyncio.Event()
-        self._accepting = False
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._polls = UpdatesRequest()
         self._polls.before_poll = self._stored_before_confirming
+        # A new Updater, too: PTB's keeps the offset it reached, which may be past updates
+        # that were never stored; a new one starts from whatever Telegram still holds.
         self.application: TelegramApp = self._build_application()
+        self._started_before = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,6 +180,9 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Initialise the bot, set the command menus, replay stored updates, start receiving."""
+        if self._started_before:
+            self._fresh()
+        self._started_before = True
         application = self.application
         self._stopping.clear()
         await application.initialize()
@@ -208,6 +220,13 @@ class TelegramChannel:
         self._stopping.set()  # a batch that cannot be stored now stays unconfirmed
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
+        # A store still hanging after the grace is abandoned: its batch was not confirmed, so
+        # Telegram sends it again to the next start.
+        hanging = {t for t in (*self._unconfirmed, *self._storing.values()) if not t.done()}
+        if hanging:
+            _done, pending = await asyncio.wait(hanging, timeout=STOP_GRACE)
+            for task in pending:
+                task.cancel()
         self._accepting = False
         if application.running:
             await application.stop()  # hands what PTB already queued to our workers
@@ -313,9 +332,9 @@ class TelegramChannel:
         if not waiting:
             return
         # Not cleared before the wait: PTB cancels this poll when stopping, and its last
-        # poll must still find what is unstored.
-        await asyncio.wait(waiting)
-        stored = {t for t in waiting if not t.cancelled() and t.exception() is None}
+        # poll must still find what is unstored. That last poll waits a bounded time.
+        await asyncio.wait(waiting, timeout=STOP_GRACE if self._stopping.is_set() else None)
+        stored = {t for t in waiting if t.done() and not t.cancelled() and t.exception() is None}
         self._unconfirmed = [t for t in self._unconfirmed if t not in stored]
         if len(stored) < len(waiting):
             raise NetworkError("received updates could not be stored; not confirming them")
@@ -356,11 +375,18 @@ class TelegramChannel:
         try:
             storing = self._storing.pop(update.update_id, None)
             if update.update_id in self._prestored:
-                self._prestored.discard(update.update_id)
+                pass  # forgotten once processed (below), so a second replay pass skips it
             elif storing is not None:
-                # Fails only when the channel stops with the batch unstored: then it was
-                # not confirmed either, and Telegram sends it again at the next start.
-                if update.update_id not in await storing:
+                try:
+                    new = update.update_id in await storing
+                except (Exception, asyncio.CancelledError):
+                    # Only when the channel stops with the batch unstored: then it was not
+                    # confirmed either, and Telegram sends it again at the next start.
+                    if not (storing.done() and self._stopping.is_set()):
+                        raise
+                    log.info("Telegram update %s not stored before the stop; resent later", key)
+                    return
+                if not new:
                     log.info("dropping redelivered Telegram update %s", key)
                     return
             elif not await self.core.inbound.store(CHANNEL, key, update.to_dict()):
@@ -381,6 +407,8 @@ class TelegramChannel:
             # Logged, not re-raised: one bad update must not stop this person's queue. If the
             # engine never claimed it, it stays unprocessed and is replayed at the next start.
             log.exception("failed to process Telegram update %s", key)
+        finally:
+            self._prestored.discard(update.update_id)
 
     async def _to_incoming(self, update: Update) -> tuple[int | None, Incoming | None]:
         """The chat to answer and the core's view of the update; ``None`` to ignore it."""

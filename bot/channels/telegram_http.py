@@ -83,7 +83,9 @@ class AiohttpRequest(BaseRequest):
         origin = f"{parts.scheme}://{parts.netloc}"
         if origin not in self._proxies:
             bypass = proxy_bypass(parts.hostname or "")
-            self._proxies[origin] = None if bypass else getproxies().get(parts.scheme)
+            proxies = getproxies()
+            chosen = proxies.get(parts.scheme) or proxies.get("all")  # ALL_PROXY, as httpx
+            self._proxies[origin] = None if bypass else chosen
         return self._proxies[origin]
 
     async def do_request(
