@@ -8,6 +8,7 @@ typical step.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -71,20 +72,19 @@ async def load_person(
     """The identity, its person and their conversation state (one query on SQLite; on
     PostgreSQL the person is locked first and the state read after, see above)."""
     params = {"b_channel": channel, "b_external_id": external_id}
-    if not lock:
+    state: Sequence[Any] | None
+    if lock:
+        locked = (await session.execute(_PERSON_LOCKED, params)).unique().first()
+        if locked is None:
+            return None
+        identity, user = locked
+        state = (await session.execute(_STATE_OF, {"b_user": user.id})).first()
+    else:
         row = (await session.execute(_PERSON, params)).unique().first()
         if row is None:
             return None
-        identity, user, frames, offered, version = row
-        return identity, user, StoredState(frames or [], offered or [], version)
-    locked = (await session.execute(_PERSON_LOCKED, params)).unique().first()
-    if locked is None:
-        return None
-    identity, user = locked
-    state = (await session.execute(_STATE_OF, {"b_user": user.id})).first()
-    if state is None:
-        return identity, user, StoredState([], [], None)
-    frames, offered, version = state
+        identity, user, state = row[0], row[1], row[2:]
+    frames, offered, version = state or (None, None, None)
     return identity, user, StoredState(frames or [], offered or [], version)
 
 

@@ -224,33 +224,6 @@ async def test_a_polled_batch_is_stored_together_and_each_update_processed_once(
     assert await InboundStore(rig.core.database).unprocessed("telegram") == []
 
 
-@pytest.mark.parametrize("mode", ["polling"])
-async def test_a_polled_batch_is_confirmed_to_telegram_only_once_stored(
-    rig: TelegramRig, cores: StubCores
-) -> None:
-    cores.store_gate = asyncio.Event()
-    user = rig.fake.user(620)
-    update_id = rig.fake.send_text(user, "simpan dulu")
-
-    def confirming() -> list[Any]:
-        return [
-            call
-            for call in rig.fake.calls_of("getUpdates")
-            if int(call.params.get("offset") or 0) > update_id
-        ]
-
-    try:
-        await cores.store_started.wait()
-        # Long enough for many polls, were they not held.
-        await asyncio.sleep(0.3)
-        assert confirming() == []
-    finally:
-        cores.store_gate.set()  # even when failing: the channel's stop waits for the store
-    await rig.fake.wait_sent(user.id, 1)
-    await rig.fake.wait_for(lambda: bool(confirming()), 5)
-    assert [i.text for i in cores.seen] == ["simpan dulu"]
-
-
 def _confirming(rig: TelegramRig, update_id: int) -> list[int]:
     """Positions (in the fake's call log) of the polls that confirm ``update_id``."""
     return [
@@ -258,6 +231,25 @@ def _confirming(rig: TelegramRig, update_id: int) -> list[int]:
         for position, call in enumerate(rig.fake.calls)
         if call.method == "getUpdates" and int(call.params.get("offset") or 0) > update_id
     ]
+
+
+@pytest.mark.parametrize("mode", ["polling"])
+async def test_a_polled_batch_is_confirmed_to_telegram_only_once_stored(
+    rig: TelegramRig, cores: StubCores
+) -> None:
+    cores.store_gate = asyncio.Event()
+    user = rig.fake.user(620)
+    update_id = rig.fake.send_text(user, "simpan dulu")
+    try:
+        await cores.store_started.wait()
+        # Long enough for many polls, were they not held.
+        await asyncio.sleep(0.3)
+        assert _confirming(rig, update_id) == []
+    finally:
+        cores.store_gate.set()  # even when failing: the channel's stop waits for the store
+    await rig.fake.wait_sent(user.id, 1)
+    await rig.fake.wait_for(lambda: bool(_confirming(rig, update_id)), 5)
+    assert [i.text for i in cores.seen] == ["simpan dulu"]
 
 
 @pytest.mark.parametrize("mode", ["polling"])

@@ -88,6 +88,9 @@ class AiohttpRequest(BaseRequest):
             self._proxies[origin] = None if bypass else chosen
         return self._proxies[origin]
 
+    async def _before_request(self, url: str) -> None:
+        """A hook for subclasses, awaited before each request is sent."""
+
     async def do_request(
         self,
         url: str,
@@ -100,6 +103,7 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
+        await self._before_request(url)
         if isinstance(read_timeout, DefaultValue):
             read_timeout = self._read_timeout
         if isinstance(connect_timeout, DefaultValue):
@@ -175,21 +179,9 @@ class UpdatesRequest(AiohttpRequest):
         # channel holds it until that batch is stored.
         self.before_poll: Callable[[], Awaitable[None]] | None = None
 
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
+    async def _before_request(self, url: str) -> None:
         if self.before_poll is not None and url.endswith("/getUpdates"):
             await self.before_poll()
-        return await super().do_request(
-            url, method, request_data, read_timeout, write_timeout, connect_timeout, pool_timeout
-        )
 
     def parse_json_payload(self, payload: bytes) -> JSONDict:  # type: ignore[override]
         parsed = super().parse_json_payload(payload)
