@@ -272,6 +272,9 @@ class Engine:
         if incoming.too_large:
             out.append(Reply(t("input.too_large")))
             return out + await self._reask(ctx, state)
+        if incoming.failed:
+            out.append(Reply(t("input.failed")))
+            return out + await self._reask(ctx, state)
         if text is not None and len(text) > MAX_MESSAGE_CHARS:
             out.append(Reply(t("input.too_long", limit=MAX_MESSAGE_CHARS)))
             return out + await self._reask(ctx, state)

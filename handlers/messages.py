@@ -55,6 +55,7 @@ class Incoming:
     update_key: str | None = None
     chat_kind: ChatKind = "private"
     too_large: bool = False  # the channel refused to download an attachment past its limit
+    failed: bool = False  # the channel could not process the person's message (set aside)
 
 
 @dataclass(frozen=True)

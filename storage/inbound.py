@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +16,8 @@ from storage.db import Database
 from storage.models import InboundUpdate, utcnow
 
 _TABLE = cast(Table, InboundUpdate.__table__)
+MAX_ATTEMPTS = 3  # failed processing attempts before an update is set aside
+MAX_FAILURE_CHARS = 200  # inbound_updates.failure
 # Built once: every update a channel receives runs these two, and building a statement
 # costs several times what executing it does.
 _STORE = _TABLE.insert()
@@ -137,6 +139,66 @@ class InboundStore:
         async with self._db.writing(), self._db.sessions() as session, session.begin():
             await claim_update(session, channel, update_key)
 
+    async def set_aside(
+        self, channel: str, update_key: str, reason: str, payload: dict[str, Any] | None = None
+    ) -> None:
+        """Never process this update: mark it done and failed, and keep it for inspection.
+
+        For an update that cannot be parsed or keeps failing: left unprocessed, it would be
+        replayed, and fail, at every start, and hold up the updates behind it.
+        """
+        now = utcnow()
+        reason = reason[:MAX_FAILURE_CHARS]
+        async with self._db.writing(), self._db.sessions() as session, session.begin():
+            row = await _find(session, channel, update_key)
+            if row is None:
+                session.add(
+                    InboundUpdate(
+                        channel=channel,
+                        update_key=update_key,
+                        payload=payload,
+                        received_at=now,
+                        processed_at=now,
+                        failed_at=now,
+                        failure=reason,
+                    )
+                )
+                return
+            row.processed_at = row.processed_at or now
+            row.failed_at = now
+            row.failure = reason
+
+    async def record_failure(
+        self, channel: str, update_key: str, reason: str, *, limit: int = MAX_ATTEMPTS
+    ) -> bool:
+        """Count a failed attempt to process an update; True when it is now set aside.
+
+        A failure that may pass (the database or a remote API unavailable) leaves the update
+        to be tried again at the next start, at most ``limit`` times in all.
+        """
+        async with self._db.writing(), self._db.sessions() as session, session.begin():
+            row = await _find(session, channel, update_key)
+            if row is None or row.processed_at is not None:
+                return False
+            row.attempts = (row.attempts or 0) + 1
+            if row.attempts < limit:
+                return False
+            now = utcnow()
+            row.processed_at = now
+            row.failed_at = now
+            row.failure = reason[:MAX_FAILURE_CHARS]
+            return True
+
+    async def set_aside_count(self, channel: str) -> int:
+        """How many updates of a channel were set aside (for tests and operators)."""
+        async with self._db.sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(InboundUpdate)
+                .where(InboundUpdate.channel == channel, InboundUpdate.failed_at.is_not(None))
+            )
+            return int(count or 0)
+
 
 async def _find(session: AsyncSession, channel: str, update_key: str) -> InboundUpdate | None:
     return await session.scalar(
@@ -166,13 +228,17 @@ async def claim_update(session: AsyncSession, channel: str, update_key: str) -> 
     )
     if exists is not None:
         return False  # processed before
-    # Never stored by a channel (the terminal, tests): record it as processed now.
-    await session.execute(
-        insert(InboundUpdate).values(
-            channel=channel, update_key=update_key, received_at=now, processed_at=now
-        )
+    # Never stored by a channel (the terminal, tests): record it as processed now. Two
+    # workers may present the same new key at once: the loser's insert does nothing, and it
+    # is a redelivery for it.
+    dialect = session.get_bind().dialect.name
+    upsert = sqlite_insert(_TABLE) if dialect == "sqlite" else postgresql_insert(_TABLE)
+    inserted = await session.scalar(
+        upsert.values(channel=channel, update_key=update_key, received_at=now, processed_at=now)
+        .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+        .returning(_TABLE.c.id)
     )
-    return True
+    return inserted is not None
 
 
 def _rowcount(result: object) -> int:

@@ -279,6 +279,11 @@ class InboundUpdate(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Processing attempts that failed; an update that cannot be processed is set aside:
+    # marked done (``processed_at``) with ``failed_at`` and the reason, kept for inspection.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failure: Mapped[str | None] = mapped_column(String(200))
 
 
 class LinkEvent(enum.StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -104,6 +105,56 @@ async def test_a_claim_rolled_back_can_be_claimed_again(core: Core) -> None:
         await session.rollback()
     async with core.database.sessions() as session, session.begin():
         assert await claim_update(session, "telegram", "8") is True
+
+
+async def test_two_workers_claiming_a_key_never_stored_process_it_once(core: Core) -> None:
+    # Issue 20: on PostgreSQL the loser's INSERT hit the unique index and the person got the
+    # internal-error reply; the conflict is a redelivery.
+    if core.database.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: two claims cannot overlap here")
+    first_claimed = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def first() -> bool:
+        async with core.database.sessions() as session, session.begin():
+            claimed = await claim_update(session, "whatsapp", "never-stored")
+            first_claimed.set()
+            await release_first.wait()  # the row is inserted but not committed yet
+            return claimed
+
+    async def second() -> bool:
+        await first_claimed.wait()
+        async with core.database.sessions() as session, session.begin():
+            return await claim_update(session, "whatsapp", "never-stored")
+
+    racing = asyncio.ensure_future(second())
+    winner = asyncio.ensure_future(first())
+    await first_claimed.wait()
+    await asyncio.sleep(0.2)  # the second claim now waits on the first one's row
+    release_first.set()
+    assert await winner is True
+    assert await racing is False
+
+
+async def test_unreadable_updates_are_set_aside_and_never_replayed(core: Core) -> None:
+    store = InboundStore(core.database)
+    await store.store("telegram", "1", {"update_id": 1, "message": "garbage"})
+    await store.store("telegram", "2", {"update_id": 2})
+    await store.set_aside("telegram", "1", "not an Update")
+    await store.set_aside("telegram", "3", "not an Update", {"update_id": 3, "message": 5})
+    assert [u.update_key for u in await store.unprocessed("telegram")] == ["2"]
+    assert await store.set_aside_count("telegram") == 2
+
+
+async def test_a_failure_that_may_pass_is_retried_a_few_times_then_set_aside(core: Core) -> None:
+    store = InboundStore(core.database)
+    await store.store("whatsapp", "m1", {"kind": "message"})
+    assert await store.record_failure("whatsapp", "m1", "media fetch 500") is False
+    assert [u.update_key for u in await store.unprocessed("whatsapp")] == ["m1"]
+    assert await store.record_failure("whatsapp", "m1", "media fetch 500") is False
+    assert await store.record_failure("whatsapp", "m1", "media fetch 500") is True
+    assert await store.unprocessed("whatsapp") == []
+    assert await store.record_failure("whatsapp", "m1", "again") is False  # already aside
 
 
 async def test_datetimes_come_back_in_utc(core: Core) -> None:

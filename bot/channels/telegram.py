@@ -267,7 +267,11 @@ class TelegramChannel:
             if stored.payload is None:
                 await self.core.inbound.mark_processed(CHANNEL, stored.update_key)
                 continue
-            update = Update.de_json(stored.payload, self.application.bot)
+            update = self._read_update(stored.payload, stored.id)
+            if update is None:
+                # Never processable, and never again in the way of a start or a replay.
+                await self.core.inbound.set_aside(CHANNEL, stored.update_key, "not an Update")
+                continue
             if update.update_id in self._prestored:
                 continue  # the webhook route queued it a moment ago
             log.info("replaying Telegram update %s", update.update_id)
@@ -285,16 +289,38 @@ class TelegramChannel:
             return web.Response(status=403)
         try:
             payload = await request.json()
-            update_id = int(payload["update_id"])
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             return web.Response(status=400, text="not a Telegram update")
-        if not await self.core.inbound.store(CHANNEL, str(update_id), payload):
+        update_id = payload.get("update_id") if isinstance(payload, dict) else None
+        if not _is_update_id(update_id):
+            return web.Response(status=400, text="not a Telegram update")
+        assert isinstance(update_id, int)
+        key = str(update_id)
+        update = self._read_update(payload, update_id)
+        if update is None:
+            # Signed, so from Telegram (or one who holds the secret): answered 200 so it is
+            # not sent again, kept for inspection, never processed.
+            await self.core.inbound.set_aside(CHANNEL, key, "not an Update", payload)
+            return web.Response(status=200)
+        if not await self.core.inbound.store(CHANNEL, key, payload):
             return web.Response(status=200)  # a redelivery: processed, or queued for replay
         if self._accepting:
             # Through PTB's queue like a polled update; the handler hands it to our workers.
             self._prestored.add(update_id)
-            self.application.update_queue.put_nowait(Update.de_json(payload, self.application.bot))
+            self.application.update_queue.put_nowait(update)
         return web.Response(status=200)
+
+    def _read_update(self, payload: dict[str, Any], ref: int) -> Update | None:
+        """PTB's Update from stored or received JSON; None (logged once) when it is not one."""
+        try:
+            update = Update.de_json(payload, self.application.bot)
+        except Exception as exc:
+            log.warning("Telegram update %s is not an Update (%s)", ref, type(exc).__name__)
+            return None
+        if update is None or not _is_update_id(update.update_id):
+            log.warning("Telegram update %s is not an Update", ref)
+            return None
+        return update
 
     async def _on_update(
         self, update: Update, _context: CallbackContext[Any, Any, Any, Any]
@@ -372,6 +398,7 @@ class TelegramChannel:
     async def _process(self, update: Update) -> None:
         """Store (unless already stored), convert, run through the core, render the replies."""
         key = str(update.update_id)
+        handled = False
         try:
             storing = self._storing.pop(update.update_id, None)
             if update.update_id in self._prestored:
@@ -401,14 +428,42 @@ class TelegramChannel:
                 outcome = await self.core.handle(incoming)
             finally:
                 typing.cancel()
+            handled = True
             if not outcome.duplicate:
                 await self._render(target, outcome.replies)
-        except Exception:
-            # Logged, not re-raised: one bad update must not stop this person's queue. If the
-            # engine never claimed it, it stays unprocessed and is replayed at the next start.
+        except Exception as exc:
+            # Logged, not re-raised: one bad update must not stop this person's queue.
             log.exception("failed to process Telegram update %s", key)
+            if not handled:
+                await self._failed(update, key, exc)
         finally:
             self._prestored.discard(update.update_id)
+
+    async def _failed(self, update: Update, key: str, exc: Exception) -> None:
+        """An update the core never took: tried again at the next start if the failure may
+        pass (the network, the database), else set aside at once; the person is told when
+        it is set aside, so nobody waits for an answer that will not come."""
+        try:
+            if _may_pass(exc):
+                aside = await self.core.inbound.record_failure(CHANNEL, key, type(exc).__name__)
+            else:
+                await self.core.inbound.set_aside(CHANNEL, key, type(exc).__name__)
+                aside = True
+            user = update.effective_user
+            chat = update.effective_chat
+            if aside and user is not None and chat is not None and chat.type == Chat.PRIVATE:
+                outcome = await self.core.handle(
+                    Incoming(
+                        channel=CHANNEL,
+                        sender_id=str(user.id),
+                        failed=True,
+                        update_key=f"{key}:failed",
+                    )
+                )
+                if not outcome.duplicate:
+                    await self._render(chat.id, outcome.replies)
+        except Exception:
+            log.exception("could not record the failure of Telegram update %s", key)
 
     async def _to_incoming(self, update: Update) -> tuple[int | None, Incoming | None]:
         """The chat to answer and the core's view of the update; ``None`` to ignore it."""
@@ -659,6 +714,18 @@ class _PerKeyQueue:
     async def join(self) -> None:
         """Wait until every submitted job has run."""
         await self._idle.wait()
+
+
+def _is_update_id(value: object) -> bool:
+    # JSON numbers only: 1.5, "7" and true are not update ids (bool is an int in Python).
+    return type(value) is int and 0 <= value < 2**63
+
+
+def _may_pass(exc: BaseException) -> bool:
+    """Whether a failure may not happen on another try (a network or database outage)."""
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(exc, NetworkError | DBAPIError | OSError | TimeoutError)
 
 
 def _seconds(value: float | timedelta) -> float:
