@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -191,6 +192,8 @@ class Idea(Base):
     )
     replication_of_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
+    programme_id: Mapped[int | None] = mapped_column(ForeignKey("programmes.id"), index=True)
+    launch_date: Mapped[date | None] = mapped_column(Date)  # set by the owner in Design
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Indexed: every similarity search catches up on ideas changed since its last look.
     updated_at: Mapped[datetime] = mapped_column(
@@ -231,6 +234,10 @@ class IdeaAttachment(Base):
     size: Mapped[int | None] = mapped_column(BigInteger)
     storage_path: Mapped[str] = mapped_column(String(500))
     indicator: Mapped[str | None] = mapped_column(String(40))
+    # The monthly report it came with, when it is eviden sent during monitoring.
+    report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("monitoring_reports.id", ondelete="SET NULL"), index=True
+    )
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -310,3 +317,75 @@ class LinkAttempt(Base):
     )
     event: Mapped[LinkEvent] = mapped_column(_enum(LinkEvent, "link_event"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Programme(Base):
+    """A programme run by Bappeda, e.g. "Laboratorium Inovasi 2027", with dates per 5D stage."""
+
+    __tablename__ = "programmes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    stages: Mapped[list[ProgrammeStage]] = relationship(
+        lazy="selectin", order_by="ProgrammeStage.starts", cascade="all, delete-orphan"
+    )
+
+
+class ProgrammeStage(Base):
+    """One stage of a programme, from ``starts`` to ``ends`` (both days included, local)."""
+
+    __tablename__ = "programme_stages"
+    __table_args__ = (UniqueConstraint("programme_id", "stage"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    programme_id: Mapped[int] = mapped_column(
+        ForeignKey("programmes.id", ondelete="CASCADE"), index=True
+    )
+    stage: Mapped[Stage] = mapped_column(_enum(Stage, "stage"))
+    starts: Mapped[date] = mapped_column(Date)
+    ends: Mapped[date] = mapped_column(Date)
+
+
+class ExtraHoliday(Base):
+    """A closed day Bappeda adds to the national calendar (a regional holiday, say)."""
+
+    __tablename__ = "extra_holidays"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ActionPlanItem(Base):
+    """One milestone of an idea's rencana aksi: what will be done in which month."""
+
+    __tablename__ = "action_plan_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
+    month: Mapped[date] = mapped_column(Date)  # the first day of the month
+    activity: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class MonitoringReport(Base):
+    """The monthly monitoring report of a Deliver-stage idea; one per idea and period."""
+
+    __tablename__ = "monitoring_reports"
+    __table_args__ = (UniqueConstraint("idea_id", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(7))  # "2027-03": the month it was asked for
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    progress: Mapped[int] = mapped_column(Integer)  # 0-100 %
+    done: Mapped[str] = mapped_column(Text)
+    obstacles: Mapped[list[Any]] = mapped_column(JSON, default=list)  # category codes
+    obstacle_note: Mapped[str | None] = mapped_column(Text)
+    next_step: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

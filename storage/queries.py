@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 from rapidfuzz import fuzz, process, utils
 from sqlalchemy import bindparam, func, or_, select
@@ -104,6 +105,21 @@ async def reachable_identities(session: AsyncSession, user_id: int) -> list[Iden
         select(Identity).where(Identity.user_id == user_id, Identity.blocked_at.is_(None))
     )
     return list(rows)
+
+
+async def preferred_identity(session: AsyncSession, user_id: int) -> Identity | None:
+    """Where SASI writes to a person first: the channel they last wrote from (not blocked).
+
+    The terminal counts only when it is all they have (a demo, or a test).
+    """
+    identities = await reachable_identities(session, user_id)
+    if not identities:
+        return None
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return max(
+        identities,
+        key=lambda i: (i.channel != "terminal", i.last_inbound_at or oldest, i.id),
+    )
 
 
 async def all_idea_documents(session: AsyncSession) -> list[tuple[str, str, str]]:

@@ -6,7 +6,7 @@ model module added later cannot be forgotten by one of them.
 
 from __future__ import annotations
 
-from storage import message_status, models
+from storage import message_status, models, outbox
 
 metadata = models.Base.metadata
-TABLE_MODULES = (models, message_status)
+TABLE_MODULES = (models, message_status, outbox)

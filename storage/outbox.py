@@ -1,0 +1,460 @@
+"""The outbox: every message SASI sends, as a row, before it is sent.
+
+A row has an idempotency key (``reminder:12:design:3``, ``reply:telegram:9001`` …), a
+channel and recipient, a due time, a state and a result. Rows are claimed by one worker at a
+time (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one writer, so its ``UPDATE …
+RETURNING`` is atomic as it is), leased for a while, and marked with what happened. A worker
+that dies leaves its claims to expire, so another (or its own next start) sends them:
+nothing is lost, and only a message in flight at the moment of a kill can go out twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.db import Database
+from storage.models import Base, InboundUpdate, UTCDateTime, utcnow
+
+REPLY_LEASE = timedelta(seconds=60)  # a channel sends a reply within this, or it is resent
+SEND_LEASE = timedelta(seconds=60)
+
+
+class OutboxState(enum.StrEnum):
+    PENDING = "pending"  # waiting for its due time
+    SENDING = "sending"  # claimed by a worker
+    SENT = "sent"
+    FAILED = "failed"  # a permanent error, or retries ran out
+    BLOCKED = "blocked"  # the person blocked the bot
+    NO_TEMPLATE = "no_template"  # WhatsApp's window is closed and no template fits
+    CANCELLED = "cancelled"  # no longer due when its time came (the output was added)
+    SKIPPED = "skipped"  # superseded before it could go (a later reminder was due)
+
+
+FINISHED = (
+    OutboxState.SENT,
+    OutboxState.FAILED,
+    OutboxState.BLOCKED,
+    OutboxState.NO_TEMPLATE,
+    OutboxState.CANCELLED,
+    OutboxState.SKIPPED,
+)
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_due_at", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    recipient: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    idea_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer, default=5)  # lower goes first
+    # Reminders and prompts wait for working time; replies and codes go at once.
+    working_time: Mapped[bool] = mapped_column(Boolean, default=False)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(20), default=OutboxState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)  # messages of it already out
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+_TABLE = cast(Table, OutboxMessage.__table__)
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A row to add; ``key`` makes adding it twice a no-op."""
+
+    key: str
+    kind: str
+    channel: str
+    recipient: str
+    payload: dict[str, Any]
+    due_at: datetime
+    user_id: int | None = None
+    idea_id: int | None = None
+    priority: int = 5
+    working_time: bool = False
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed row, as the sender needs it."""
+
+    id: int
+    key: str
+    kind: str
+    channel: str
+    recipient: str
+    payload: dict[str, Any]
+    user_id: int | None
+    idea_id: int | None
+    attempts: int
+    parts_sent: int
+    working_time: bool
+    lease_until: datetime
+
+
+def new_worker_id() -> str:
+    """Who claims rows: host and pid (so a restart can tell its dead predecessor's claims
+    apart at once) and a random part (pids repeat, e.g. 1 in every container)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _upsert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    return sqlite_insert(_TABLE) if dialect == "sqlite" else postgresql_insert(_TABLE)
+
+
+def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
+    return {
+        "key": message.key[:160],
+        "kind": message.kind,
+        "channel": message.channel,
+        "recipient": message.recipient,
+        "user_id": message.user_id,
+        "idea_id": message.idea_id,
+        "payload": message.payload,
+        "priority": message.priority,
+        "working_time": message.working_time,
+        "due_at": message.due_at,
+        "state": OutboxState.PENDING.value,
+        "attempts": 0,
+        "parts_sent": 0,
+        "created_at": now,
+    }
+
+
+async def add_messages(session: AsyncSession, messages: Sequence[NewMessage]) -> int:
+    """Add rows inside the caller's transaction; those whose key exists are left as they
+    are. Returns how many were new."""
+    if not messages:
+        return 0
+    now = utcnow()
+    statement = (
+        _upsert(session)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(_TABLE.c.id)
+    )
+    added = 0
+    for start in range(0, len(messages), 500):
+        chunk = [_row(m, now) for m in messages[start : start + 500]]
+        result = await session.execute(statement, chunk)
+        added += len(result.all())
+    return added
+
+
+async def add_reply(
+    session: AsyncSession, message: NewMessage, worker: str
+) -> int | None:
+    """A reply committed with the state it answers, claimed by the worker that will send it
+    right after the commit. None when its key was written before (a redelivery)."""
+    now = utcnow()
+    row = _row(message, now)
+    row.update(state=OutboxState.SENDING.value, claimed_by=worker, lease_until=now + REPLY_LEASE)
+    statement = (
+        _upsert(session).on_conflict_do_nothing(index_elements=["key"]).returning(_TABLE.c.id)
+    )
+    return cast(int | None, await session.scalar(statement, [row]))
+
+
+def _claimed(row: Any) -> Claimed:
+    return Claimed(
+        id=row.id,
+        key=row.key,
+        kind=row.kind,
+        channel=row.channel,
+        recipient=row.recipient,
+        payload=dict(row.payload or {}),
+        user_id=row.user_id,
+        idea_id=row.idea_id,
+        attempts=row.attempts,
+        parts_sent=row.parts_sent,
+        working_time=row.working_time,
+        lease_until=row.lease_until,
+    )
+
+
+class OutboxStore:
+    """The outbox's queries, for the sender, the channels and the operators' commands."""
+
+    def __init__(self, database: Database, worker: str | None = None) -> None:
+        self.database = database
+        self.worker = worker or new_worker_id()
+
+    async def add(self, messages: Sequence[NewMessage]) -> int:
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
+            return await add_messages(session, messages)
+
+    async def claim(
+        self, now: datetime, channels: Iterable[str], limit: int, lease: timedelta = SEND_LEASE
+    ) -> list[Claimed]:
+        """Claim up to ``limit`` due rows of ``channels``: pending ones whose time has come,
+        and claims whose lease ran out (their worker died). Most urgent first."""
+        channels = list(channels)
+        if not channels or limit <= 0:
+            return []
+        real_now = utcnow()
+        due = (
+            select(_TABLE.c.id)
+            .where(
+                _TABLE.c.channel.in_(channels),
+                or_(
+                    and_(_TABLE.c.state == OutboxState.PENDING.value, _TABLE.c.due_at <= now),
+                    and_(
+                        _TABLE.c.state == OutboxState.SENDING.value,
+                        _TABLE.c.lease_until < real_now,
+                    ),
+                ),
+            )
+            .order_by(_TABLE.c.priority, _TABLE.c.due_at, _TABLE.c.id)
+            .limit(limit)
+        )
+        if not self.database.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        statement = (
+            update(_TABLE)
+            .where(_TABLE.c.id.in_(due.scalar_subquery()))
+            .values(
+                state=OutboxState.SENDING.value,
+                claimed_by=self.worker,
+                lease_until=real_now + lease,
+            )
+            .returning(*_TABLE.c)
+        )
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
+            rows = (await session.execute(statement)).all()
+        claimed = [_claimed(r) for r in rows]
+        claimed.sort(key=lambda c: c.id)
+        return claimed
+
+    async def finish(
+        self,
+        row_id: int,
+        state: OutboxState,
+        result: str | None = None,
+        *,
+        now: datetime | None = None,
+        forget_payload: bool = False,
+    ) -> None:
+        """Record what happened to a claimed row (only while this worker holds it)."""
+        moment = now or utcnow()
+        values: dict[str, Any] = {
+            "state": state.value,
+            "result": (result or None) and result[:300],
+            "lease_until": None,
+            "finished_at": moment,
+            "attempts": _TABLE.c.attempts + 1,
+        }
+        if state is OutboxState.SENT:
+            values["sent_at"] = moment
+        if forget_payload:
+            values["payload"] = {}  # a one-time code has no business staying in the database
+        await self._update_mine(row_id, values)
+
+    async def retry(
+        self, row_id: int, due_at: datetime, result: str, *, parts_sent: int, count: bool = True
+    ) -> None:
+        """Give a claimed row back to be tried again at ``due_at``."""
+        values: dict[str, Any] = {
+            "state": OutboxState.PENDING.value,
+            "due_at": due_at,
+            "result": result[:300],
+            "claimed_by": None,
+            "lease_until": None,
+            "parts_sent": parts_sent,
+        }
+        if count:
+            values["attempts"] = _TABLE.c.attempts + 1
+        await self._update_mine(row_id, values)
+
+    async def postpone(self, row_id: int, due_at: datetime) -> None:
+        """Hand a claimed row back unsent (its time is not open yet, or the worker stops)."""
+        await self._update_mine(
+            row_id,
+            {
+                "state": OutboxState.PENDING.value,
+                "due_at": due_at,
+                "claimed_by": None,
+                "lease_until": None,
+            },
+        )
+
+    async def mark_sent(self, row_ids: Sequence[int]) -> None:
+        """Replies a channel sent on the fast path, right after the commit."""
+        if not row_ids:
+            return
+        now = utcnow()
+        statement = (
+            update(_TABLE)
+            .where(_TABLE.c.id.in_(list(row_ids)), _TABLE.c.claimed_by == self.worker)
+            .values(
+                state=OutboxState.SENT.value,
+                sent_at=now,
+                finished_at=now,
+                lease_until=None,
+                attempts=_TABLE.c.attempts + 1,
+            )
+        )
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
+            await session.execute(statement)
+
+    async def release_dead_claims(self) -> int:
+        """Make the claims of this host's dead workers claimable now, not at lease expiry.
+
+        A restart on the same machine (or container: the same host name, pid 1 again)
+        resends its predecessor's unsent replies at once.
+        """
+        host = socket.gethostname()[:40]
+        async with self.database.sessions() as session:
+            holders = list(
+                await session.scalars(
+                    select(_TABLE.c.claimed_by)
+                    .where(
+                        _TABLE.c.state == OutboxState.SENDING.value,
+                        _TABLE.c.claimed_by.is_not(None),
+                    )
+                    .distinct()
+                )
+            )
+        dead = [h for h in holders if h and h != self.worker and _is_dead(h, host)]
+        if not dead:
+            return 0
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
+            result = await session.execute(
+                update(_TABLE)
+                .where(
+                    _TABLE.c.state == OutboxState.SENDING.value, _TABLE.c.claimed_by.in_(dead)
+                )
+                .values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def next_due(self, channels: Iterable[str]) -> datetime | None:
+        """When the earliest pending row of these channels is due (the sender sleeps until)."""
+        async with self.database.sessions() as session:
+            return cast(
+                datetime | None,
+                await session.scalar(
+                    select(func.min(_TABLE.c.due_at)).where(
+                        _TABLE.c.state == OutboxState.PENDING.value,
+                        _TABLE.c.channel.in_(list(channels)),
+                    )
+                ),
+            )
+
+    async def counts(self) -> dict[str, int]:
+        async with self.database.sessions() as session:
+            rows = await session.execute(
+                select(_TABLE.c.state, func.count()).group_by(_TABLE.c.state)
+            )
+            return {str(state): int(n) for state, n in rows}
+
+    async def housekeeping(self, now: datetime, retention: timedelta) -> tuple[int, int]:
+        """Delete finished outbox rows and processed inbound updates older than
+        ``retention``; returns (outbox rows, inbound updates) deleted."""
+        cutoff = now - retention
+        inbound = cast(Table, InboundUpdate.__table__)
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
+            old_out = await session.execute(
+                delete(_TABLE).where(
+                    _TABLE.c.state.in_([s.value for s in FINISHED]),
+                    _TABLE.c.finished_at < cutoff,
+                )
+            )
+            old_in = await session.execute(
+                delete(inbound).where(
+                    inbound.c.processed_at.is_not(None), inbound.c.processed_at < cutoff
+                )
+            )
+            return (
+                int(getattr(old_out, "rowcount", 0) or 0),
+                int(getattr(old_in, "rowcount", 0) or 0),
+            )
+
+    async def _update_mine(self, row_id: int, values: dict[str, Any]) -> None:
+        # Only the holder may write: a worker whose lease ran out (and another took the row
+        # over) must not overwrite what the new holder records.
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
+            await session.execute(
+                update(_TABLE)
+                .where(_TABLE.c.id == row_id, _TABLE.c.claimed_by == self.worker)
+                .values(**values)
+            )
+
+
+def _is_dead(worker: str, host: str) -> bool:
+    worker_host, _, rest = worker.partition(":")
+    pid_text = rest.partition(":")[0]
+    if worker_host != host or not pid_text.isdigit():
+        return False  # another machine's: its lease tells
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # our pid but not our id: a predecessor (containers reuse pid 1)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
