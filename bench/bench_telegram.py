@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
+from tests.fakes.core_side import ChannelSide  # noqa: E402  (after the path is set)
+
 # --------------------------------------------------------------------------- the child: fake + load
 
 
@@ -218,7 +220,7 @@ async def sasi_bot(base_url: str, workdir: Path, concurrency: int) -> AsyncItera
             await channel.stop()
 
 
-class EchoCore:
+class EchoCore(ChannelSide):
     """A stand-in core that answers like the echo bot, with the real inbound store on SQLite.
 
     Run through the channel it measures what the channel itself costs (PTB, ordering, storing
@@ -230,6 +232,7 @@ class EchoCore:
 
         self.database = database
         self.inbound = InboundStore(database)
+        self.senders: dict[str, Any] = {}
 
     async def handle(self, incoming: Any) -> Any:
         from handlers.messages import Outcome, Reply
@@ -237,11 +240,6 @@ class EchoCore:
         # The real engine claims the update inside its own transaction: nothing to add here.
         return Outcome(replies=[Reply(incoming.text or "?")])
 
-    async def mark_blocked(self, channel: str, external_id: str) -> None:
-        return None
-
-    def register_sender(self, channel: str, sender: Any) -> None:
-        return None
 
 
 @contextlib.asynccontextmanager

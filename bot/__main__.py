@@ -11,6 +11,8 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.app import Core, open_core
@@ -62,10 +64,16 @@ async def run_terminal(settings: Settings, core: Core) -> int:
         await seed_demo(core.database)
         print(t("terminal.seeded"), file=sys.stderr)
     terminal = TerminalChannel(
-        core.handle, settings.attachments_dir, banner=t("terminal.banner"), t=t
+        core.handle,
+        settings.attachments_dir,
+        banner=t("terminal.banner"),
+        t=t,
+        sent=core.replies_sent,
     )
-    core.register_sender(terminal.name, terminal.send)
-    await terminal.run()
+    core.register_channel(terminal)
+    await core.resend_unsent_replies(terminal.name)
+    async with background(core):
+        await terminal.run()
     return 0
 
 
@@ -83,12 +91,26 @@ async def run_servers(settings: Settings, core: Core, channels: list[Channel]) -
         for channel in channels:
             await channel.start()
             log.info("channel %s started", channel.name)
-        await stop.wait()
+        async with background(core):
+            await stop.wait()
     finally:
         for channel in reversed(channels):
             await channel.stop()
         await runner.cleanup()
     return 0
+
+
+@asynccontextmanager
+async def background(core: Core) -> AsyncIterator[None]:
+    """The outbox sender (and the scheduler that fills it) while the channels run."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(core.sender.run(stop), name="outbox-sender")]
+    try:
+        yield
+    finally:
+        stop.set()
+        core.sender.wake()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def migrate(settings: Settings) -> int:

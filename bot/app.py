@@ -8,31 +8,60 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.config import Settings
+from bot.outbox.errors import SendError, Transient
+from bot.outbox.limits import UNLIMITED, ChannelLimits
+from bot.outbox.sender import OutboxSender, Port
 from bot.similarity_loader import build_similarity_index
 from handlers.engine import Clock, Engine, system_clock
 from handlers.i18n import Translator
-from handlers.messages import Delivery, Incoming, Outcome, Reply, TemplateCall
+from handlers.messages import Incoming, Outcome, Reply, TemplateCall, coalesce
 from handlers.ports import SimilarityService
 from storage.db import Database
 from storage.inbound import InboundStore
 from storage.migrate import upgrade_to_head_async
 from storage.models import utcnow
+from storage.outbox import OutboxState, OutboxStore
 from storage.queries import identity_of
 
 log = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
-    """A channel's bot-initiated send (``Channel.send``)."""
+    """A bot-initiated send as a plain function (tests and stand-ins register these)."""
 
     def __call__(
         self, external_id: str, replies: Sequence[Reply], *, template: TemplateCall | None = None
     ) -> Awaitable[None]: ...
+
+
+@dataclass
+class FunctionPort:
+    """A :class:`Sender` function as an outbox port: any exception is a transient failure."""
+
+    name: str
+    send: Sender
+    limits: ChannelLimits = UNLIMITED
+
+    async def deliver(
+        self, recipient: str, replies: Sequence[Reply], *, template: TemplateCall | None
+    ) -> None:
+        try:
+            await self.send(recipient, replies, template=template)
+        except SendError:
+            raise
+        except Exception as exc:
+            raise Transient(f"{type(exc).__name__}: {exc}") from exc
+
+
+# Messages for others that the person who caused them is waiting for (a one-time code):
+# sent at once after the commit, and the person told when they did not go out.
+URGENT_KINDS = ("link_code",)
+REPLY_RETRY = timedelta(seconds=5)
 
 
 @dataclass
@@ -44,40 +73,71 @@ class Core:
     engine: Engine
     inbound: InboundStore
     similarity: SimilarityService
-    senders: dict[str, Sender] = field(default_factory=dict)
+    outbox: OutboxStore
+    sender: OutboxSender
 
     async def handle(self, incoming: Incoming) -> Outcome:
-        """Run one incoming message through the engine and route replies meant for others.
+        """Run one incoming message through the engine.
 
-        The sender's own replies come back in the outcome for the calling channel to render;
-        deliveries to other identities go out through the channel that owns them.
+        The sender's own replies come back in the outcome for the calling channel to render
+        (then :meth:`replies_sent`); messages for others were committed to the outbox with the
+        step, and a one-time code is sent at once.
         """
         outcome = await self.engine.handle(incoming)
-        for delivery in outcome.deliveries:
-            if not await self.deliver(delivery):
-                # Never a silent drop: whoever caused the message learns it did not go out.
-                t = Translator(self.settings.locale)
-                channel = t(f"channel.{delivery.channel}")
-                outcome.replies.append(Reply(t("delivery.failed", channel=channel)))
+        if outcome.deliveries:
+            await self._send_urgent(outcome)
         return outcome
 
-    async def deliver(self, delivery: Delivery) -> bool:
-        """Send a message meant for someone else; False (and logged) when it did not go out."""
-        sender = self.senders.get(delivery.channel)
-        if sender is None:
-            log.error(
-                "no running channel %r to deliver to %s", delivery.channel, delivery.external_id
+    async def _send_urgent(self, outcome: Outcome) -> None:
+        channels = sorted({d.channel for d in outcome.deliveries})
+        for channel in channels:
+            await self.sender.send_due(channel, kinds=URGENT_KINDS)
+        failed = [
+            channel
+            for channel in channels
+            if not await self.outbox.all_sent(channel, URGENT_KINDS, outcome.delivery_keys)
+        ]
+        self.sender.wake(channels)
+        for channel in failed:
+            # Never a silent drop: whoever caused the message learns it did not go out.
+            t = Translator(self.settings.locale)
+            outcome.replies.append(Reply(t("delivery.failed", channel=t(f"channel.{channel}"))))
+
+    async def replies_sent(self, outcome: Outcome, channel: str, chat: str) -> None:
+        """The channel sent ``outcome.replies`` to ``chat``: the outbox row is done."""
+        self.sender.limiter(channel).note(chat, max(1, len(coalesce(outcome.replies))))
+        if outcome.reply_id is not None:
+            await self.outbox.mark_sent([outcome.reply_id])
+
+    async def replies_failed(self, outcome: Outcome, sent: int, reason: str) -> None:
+        """The channel could not send them all: the outbox sender tries the rest again."""
+        if outcome.reply_id is not None:
+            await self.outbox.retry(
+                outcome.reply_id, utcnow() + REPLY_RETRY, reason, parts_sent=sent
             )
-            return False
-        try:
-            await sender(delivery.external_id, delivery.replies, template=delivery.template)
-        except Exception:
-            log.exception("delivery to %s:%s failed", delivery.channel, delivery.external_id)
-            return False
-        return True
+            log.warning("reply %s not sent (%s); the outbox retries it", outcome.reply_id, reason)
+
+    async def replies_blocked(self, outcome: Outcome, channel: str, chat: str) -> None:
+        """The person blocked the bot: recorded, and their reply is not tried again."""
+        await self.mark_blocked(channel, chat)
+        if outcome.reply_id is not None:
+            await self.outbox.finish(outcome.reply_id, OutboxState.BLOCKED, "blocked the bot")
+
+    def register_channel(self, port: Port) -> None:
+        """A channel offers its sending side to the outbox."""
+        self.sender.register(port)
 
     def register_sender(self, channel: str, sender: Sender) -> None:
-        self.senders[channel] = sender
+        self.sender.register(FunctionPort(channel, sender))
+
+    async def resend_unsent_replies(self, channel: str) -> int:
+        """At a start, before new messages: the replies a killed predecessor committed but
+        never sent (or never marked sent) go out first, so nobody answers an unseen question."""
+        await self.outbox.release_dead_claims()
+        total = 0
+        while sent := await self.sender.send_due(channel, kinds=("reply",)):
+            total += sent
+        return total
 
     async def mark_blocked(self, channel: str, external_id: str) -> None:
         """Record that a person blocked the bot on a channel (so nothing more is sent there)."""
@@ -113,19 +173,25 @@ async def open_core(
     try:
         if similarity is None:
             similarity = await build_similarity_index(database, settings.stem_cache)
+        outbox = OutboxStore(database)
         engine = Engine(
             database=database,
             similarity=similarity,
             default_locale=settings.locale,
             timezone=settings.tz,
             clock=clock,
+            outbox_worker=outbox.worker,
         )
-        yield Core(
+        core = Core(
             settings=settings,
             database=database,
             engine=engine,
             inbound=InboundStore(database),
             similarity=similarity,
+            outbox=outbox,
+            sender=OutboxSender(outbox, clock=clock),
         )
+        core.sender.on_blocked = core.mark_blocked
+        yield core
     finally:
         await database.dispose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,13 +24,14 @@ from handlers.commands import Command, CommandTable, parse_command
 from handlers.context import StepContext
 from handlers.flow import OFFERED_BELOW, Answer, FlowRegistry, Frame, Transition
 from handlers.i18n import Translator
-from handlers.messages import MAX_CHOICES, Choice, Incoming, Outcome, Reply
+from handlers.messages import MAX_CHOICES, Choice, Incoming, Outcome, Reply, outbox_payload
 from handlers.ports import SimilarityService
 from handlers.text import MAX_MESSAGE_CHARS, clean_text, is_small_number
 from storage.conversation_state import StoredState, load_person, save_state
 from storage.db import Database
 from storage.inbound import InboundStore, claim_update
 from storage.models import Identity, User, utcnow
+from storage.outbox import NewMessage, add_messages, add_reply
 from storage.queries import identity_of
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ class Engine:
         clock: Clock = system_clock,
         flows: FlowRegistry | None = None,
         commands: CommandTable | None = None,
+        outbox_worker: str | None = None,
     ) -> None:
         from handlers.conversations import build_commands, build_flows
 
@@ -100,6 +103,9 @@ class Engine:
         self.clock = clock
         self.flows = flows or build_flows()
         self.commands = commands or build_commands()
+        # Replies are committed as outbox rows claimed by this worker, which sends them
+        # right after the commit; None keeps them in memory only (a stand-alone engine).
+        self.outbox_worker = outbox_worker
         self._locks = KeyedLocks()
         self._owners: dict[tuple[str, str], int] = {}
 
@@ -175,6 +181,9 @@ class Engine:
                 # A group message is not part of the private conversation: leave its
                 # questions and buttons exactly as they were.
                 await self._save_state(session, user_id, state, replies, now)
+            reply_id, delivery_keys = await self._commit_messages(
+                session, user_id, incoming, replies, ctx, now
+            )
         # Committed, and the writer queue released: now the work that must follow the commit.
         for callback in ctx.after_commit:
             try:
@@ -182,7 +191,63 @@ class Engine:
                 await asyncio.to_thread(callback)
             except Exception:
                 log.exception("after-commit hook failed")
-        return Outcome(replies=replies, deliveries=list(ctx.deliveries))
+        return Outcome(
+            replies=replies,
+            deliveries=list(ctx.deliveries),
+            reply_id=reply_id,
+            delivery_keys=delivery_keys,
+        )
+
+    async def _commit_messages(
+        self,
+        session: AsyncSession,
+        user_id: int,
+        incoming: Incoming,
+        replies: list[Reply],
+        ctx: StepContext,
+        now: datetime,
+    ) -> tuple[int | None, tuple[str, ...]]:
+        """Put the replies and the messages for others in the outbox, in this transaction.
+
+        Then a kill after the commit loses neither: the replies are sent again at the next
+        start (at worst twice), the messages for others by the outbox sender.
+        """
+        # The update key makes a row's key; an update without one (never redelivered) gets
+        # a fresh one.
+        ref = incoming.update_key or uuid.uuid4().hex
+        messages = [
+            NewMessage(
+                key=f"delivery:{incoming.channel}:{ref}:{n}",
+                kind=delivery.kind,
+                channel=delivery.channel,
+                recipient=delivery.external_id,
+                payload=outbox_payload(
+                    delivery.replies, delivery.template, sensitive=delivery.sensitive
+                ),
+                due_at=now,
+                priority=0,
+            )
+            for n, delivery in enumerate(ctx.deliveries)
+        ]
+        await add_messages(session, messages)
+        keys = tuple(m.key for m in messages)
+        if not replies or self.outbox_worker is None:
+            return None, keys
+        reply_id = await add_reply(
+            session,
+            NewMessage(
+                key=f"reply:{incoming.channel}:{ref}",
+                kind="reply",
+                channel=incoming.channel,
+                recipient=incoming.reply_to or incoming.sender_id,
+                payload=outbox_payload(replies),
+                due_at=now,
+                user_id=user_id,
+                priority=0,
+            ),
+            self.outbox_worker,
+        )
+        return reply_id, keys
 
     # -- identities and state -------------------------------------------------------------------
 

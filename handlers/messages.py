@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 MAX_CHOICES = 10
 MAX_CHOICE_TITLE = 24
@@ -56,6 +56,7 @@ class Incoming:
     chat_kind: ChatKind = "private"
     too_large: bool = False  # the channel refused to download an attachment past its limit
     failed: bool = False  # the channel could not process the person's message (set aside)
+    reply_to: str | None = None  # the chat to answer when it is not the sender's (a group)
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,18 @@ class TemplateCall:
 
 @dataclass(frozen=True)
 class Delivery:
-    """Replies for someone other than the sender (e.g. a one-time code on another channel)."""
+    """Replies for someone other than the sender (e.g. a one-time code on another channel).
+
+    They go through the outbox, committed with the step that made them. ``sensitive``
+    content (a one-time code) is wiped from the outbox once sent.
+    """
 
     channel: str
     external_id: str
     replies: tuple[Reply, ...]
     template: TemplateCall | None = None
+    kind: str = "message"
+    sensitive: bool = False
 
 
 @dataclass
@@ -137,6 +144,72 @@ class Outcome:
     replies: list[Reply] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     duplicate: bool = False  # the update was processed before; nothing was done
+    reply_id: int | None = None  # the outbox row of ``replies``: mark it sent once sent
+    delivery_keys: tuple[str, ...] = ()  # the outbox rows of ``deliveries``
+
+
+# -- JSON, for the outbox ----------------------------------------------------------------------
+
+
+def reply_to_json(reply: Reply) -> dict[str, Any]:
+    data: dict[str, Any] = {"text": reply.text}
+    if reply.choices:
+        data["choices"] = [
+            {"payload": c.payload, "title": c.title, "label": c.label} for c in reply.choices
+        ]
+    if reply.file is not None:
+        data["file"] = {
+            "kind": reply.file.kind,
+            "path": str(reply.file.path),
+            "file_name": reply.file.file_name,
+            "caption": reply.file.caption,
+        }
+    return data
+
+
+def reply_from_json(data: dict[str, Any]) -> Reply:
+    file = data.get("file")
+    return Reply(
+        text=str(data.get("text", "")),
+        choices=tuple(
+            Choice(payload=str(c["payload"]), title=str(c["title"]), label=c.get("label"))
+            for c in data.get("choices") or ()
+        ),
+        file=OutgoingFile(
+            kind=file["kind"],
+            path=Path(file["path"]),
+            file_name=str(file["file_name"]),
+            caption=file.get("caption"),
+        )
+        if file
+        else None,
+    )
+
+
+def template_to_json(template: TemplateCall | None) -> dict[str, Any] | None:
+    if template is None:
+        return None
+    return {"purpose": template.purpose, "parameters": list(template.parameters)}
+
+
+def template_from_json(data: dict[str, Any] | None) -> TemplateCall | None:
+    if not data:
+        return None
+    return TemplateCall(str(data["purpose"]), tuple(str(p) for p in data.get("parameters", ())))
+
+
+def outbox_payload(
+    replies: Sequence[Reply], template: TemplateCall | None = None, *, sensitive: bool = False
+) -> dict[str, Any]:
+    """What an outbox row keeps: the replies, the template for a closed window, and whether
+    to forget it all once sent."""
+    payload: dict[str, Any] = {
+        "replies": [reply_to_json(r) for r in replies],
+        "template": template_to_json(template),
+    }
+    if sensitive:
+        payload["sensitive"] = True
+    return payload
 
 
 def coalesce(replies: Sequence[Reply], limit: int = 4096) -> list[Reply]:

@@ -120,6 +120,8 @@ async def _start_link(ctx: StepContext, frame: Frame, owner_id: int, nip: str) -
                     ),
                 ),
                 template=TemplateCall("link_code", (code,)),
+                kind="link_code",
+                sensitive=True,
             )
         )
     return goto("link_code", Reply(ctx.t("link.code_sent", channels=", ".join(channel_names))))

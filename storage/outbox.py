@@ -111,6 +111,8 @@ class NewMessage:
     idea_id: int | None = None
     priority: int = 5
     working_time: bool = False
+    state: OutboxState = OutboxState.PENDING  # SKIPPED: recorded as superseded, never sent
+    result: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,10 +156,12 @@ def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
         "priority": message.priority,
         "working_time": message.working_time,
         "due_at": message.due_at,
-        "state": OutboxState.PENDING.value,
+        "state": message.state.value,
         "attempts": 0,
         "parts_sent": 0,
+        "result": message.result,
         "created_at": now,
+        "finished_at": now if message.state in FINISHED else None,
     }
 
 
@@ -227,7 +231,12 @@ class OutboxStore:
             return await add_messages(session, messages)
 
     async def claim(
-        self, now: datetime, channels: Iterable[str], limit: int, lease: timedelta = SEND_LEASE
+        self,
+        now: datetime,
+        channels: Iterable[str],
+        limit: int,
+        lease: timedelta = SEND_LEASE,
+        kinds: Sequence[str] | None = None,
     ) -> list[Claimed]:
         """Claim up to ``limit`` due rows of ``channels``: pending ones whose time has come,
         and claims whose lease ran out (their worker died). Most urgent first."""
@@ -250,6 +259,8 @@ class OutboxStore:
             .order_by(_TABLE.c.priority, _TABLE.c.due_at, _TABLE.c.id)
             .limit(limit)
         )
+        if kinds:
+            due = due.where(_TABLE.c.kind.in_(list(kinds)))
         if not self.database.is_sqlite:
             due = due.with_for_update(skip_locked=True)
         statement = (
@@ -394,6 +405,20 @@ class OutboxStore:
                     )
                 ),
             )
+
+    async def all_sent(self, channel: str, kinds: Sequence[str], keys: Sequence[str]) -> bool:
+        """Whether every row of ``keys`` of this channel and kinds has gone out."""
+        async with self.database.sessions() as session:
+            states = list(
+                await session.scalars(
+                    select(_TABLE.c.state).where(
+                        _TABLE.c.key.in_(list(keys)),
+                        _TABLE.c.channel == channel,
+                        _TABLE.c.kind.in_(list(kinds)),
+                    )
+                )
+            )
+        return all(state == OutboxState.SENT.value for state in states)
 
     async def counts(self) -> dict[str, int]:
         async with self.database.sessions() as session:

@@ -23,6 +23,7 @@ from storage.db import Database
 from storage.inbound import InboundStore
 from storage.migrate import upgrade_to_head_async
 from storage.models import InboundUpdate
+from tests.fakes.core_side import ChannelSide
 from tests.fakes.telegram_api import BOT_USERNAME, TelegramRig, telegram_rig
 
 Script = Callable[[Incoming], list[Reply]]
@@ -59,7 +60,7 @@ class FaultyInbound(InboundStore):
         return stored
 
 
-class StubCore:
+class StubCore(ChannelSide):
     """Just enough of ``bot.app.Core``: the real inbound store, a scripted ``handle``."""
 
     def __init__(self, settings: Settings, database: Database, factory: StubCores) -> None:
@@ -83,8 +84,6 @@ class StubCore:
     async def mark_blocked(self, channel: str, external_id: str) -> None:
         self._factory.blocked.append((channel, external_id))
 
-    def register_sender(self, channel: str, sender: Any) -> None:
-        self.senders[channel] = sender
 
 
 class StubCores:
@@ -506,7 +505,7 @@ async def test_core_initiated_messages_and_files_are_delivered(
     user = rig.fake.user(513)
     export = tmp_path / "rekap.xlsx"
     export.write_bytes(b"PK xlsx")
-    assert rig.core.senders["telegram"] == rig.channel.send
+    assert rig.core.senders["telegram"] is rig.channel
 
     await rig.channel.send(
         str(user.id),

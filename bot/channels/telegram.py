@@ -56,11 +56,14 @@ from bot.channels.telegram_render import (
     split_text,
     utf16_len,
 )
+from bot.outbox.errors import Blocked, Permanent, RateLimited, SendError, Transient
+from bot.outbox.limits import TELEGRAM_LIMITS
 from handlers.messages import (
     Attachment,
     AttachmentKind,
     ChatKind,
     Incoming,
+    Outcome,
     Reply,
     TemplateCall,
     coalesce,
@@ -103,6 +106,7 @@ class TelegramChannel:
     """
 
     name = CHANNEL
+    limits = TELEGRAM_LIMITS
 
     def __init__(
         self,
@@ -188,7 +192,9 @@ class TelegramChannel:
         await application.initialize()
         await self._set_commands()
         await application.start()
-        self.core.register_sender(CHANNEL, self.send)
+        self.core.register_channel(self)
+        # What a killed predecessor committed but never sent goes out before anything new.
+        await self.core.resend_unsent_replies(CHANNEL)
         # Older updates first: the backlog is queued before live updates are, and a last pass
         # picks up whatever the webhook stored in between.
         await self._replay()
@@ -430,7 +436,7 @@ class TelegramChannel:
                 typing.cancel()
             handled = True
             if not outcome.duplicate:
-                await self._render(target, outcome.replies)
+                await self._answer(target, outcome)
         except Exception as exc:
             # Logged, not re-raised: one bad update must not stop this person's queue.
             log.exception("failed to process Telegram update %s", key)
@@ -461,7 +467,7 @@ class TelegramChannel:
                     )
                 )
                 if not outcome.duplicate:
-                    await self._render(chat.id, outcome.replies)
+                    await self._answer(chat.id, outcome)
         except Exception:
             log.exception("could not record the failure of Telegram update %s", key)
 
@@ -578,25 +584,65 @@ class TelegramChannel:
 
     # ------------------------------------------------------------------ sending
 
+    async def _answer(self, chat_id: int, outcome: Outcome) -> None:
+        """Send the core's replies right after its commit; the outbox holds them meanwhile,
+        so what does not go out now is sent again by the outbox sender."""
+        recipient = str(chat_id)
+        try:
+            await self.deliver(recipient, outcome.replies, template=None, wait_out_flood=True)
+        except Blocked:
+            log.info("Telegram chat of update %s blocked the bot", outcome.reply_id)
+            await self.core.replies_blocked(outcome, CHANNEL, recipient)
+        except SendError as exc:
+            await self.core.replies_failed(outcome, exc.sent, exc.reason)
+        else:
+            await self.core.replies_sent(outcome, CHANNEL, recipient)
+
     async def send(
         self, external_id: str, replies: Sequence[Reply], *, template: TemplateCall | None = None
     ) -> None:
-        """Deliver bot-initiated replies (codes, reminders, digests) to a user or group chat.
+        """Deliver bot-initiated replies to a user or group chat, waiting out flood control.
 
-        ``template`` is ignored: Telegram lets a bot write to anyone who has not blocked it.
+        A person who blocked the bot is recorded as such; other failures are raised.
         """
-        await self._render(int(external_id), replies)
+        try:
+            await self.deliver(external_id, replies, template=template, wait_out_flood=True)
+        except Blocked:
+            await self.core.mark_blocked(CHANNEL, external_id)
 
-    async def _render(self, chat_id: int, replies: Sequence[Reply]) -> None:
-        """Send replies in order. A person who blocked the bot is recorded, the rest skipped."""
+    async def deliver(
+        self,
+        recipient: str,
+        replies: Sequence[Reply],
+        *,
+        template: TemplateCall | None = None,
+        wait_out_flood: bool = False,
+    ) -> None:
+        """Send replies in order (``template`` is ignored: Telegram lets a bot write to
+        anyone who has not blocked it). Failures are raised as :mod:`bot.outbox.errors`,
+        with how many replies went out before; the outbox sender handles flood control
+        itself, so only ``wait_out_flood`` waits 429s out here."""
+        try:
+            chat_id = int(recipient)
+        except ValueError as exc:
+            raise Permanent("not a Telegram chat id") from exc
+        sent = 0
         try:
             for reply in coalesce(replies):
-                await self._render_one(chat_id, reply)
-        except Forbidden:
-            log.info("Telegram chat %s blocked the bot", chat_id)
-            await self.core.mark_blocked(CHANNEL, str(chat_id))
+                await self._render_one(chat_id, reply, patient=wait_out_flood)
+                sent += 1
+        except RetryAfter as exc:
+            raise RateLimited(_seconds(exc.retry_after), sent=sent) from exc
+        except Forbidden as exc:
+            raise Blocked(str(exc), sent=sent) from exc
+        except BadRequest as exc:
+            raise Permanent(f"BadRequest: {exc}", sent=sent) from exc
+        except (NetworkError, OSError, TimeoutError) as exc:
+            raise Transient(f"{type(exc).__name__}: {exc}", sent=sent) from exc
+        except TelegramError as exc:
+            raise Permanent(f"{type(exc).__name__}: {exc}", sent=sent) from exc
 
-    async def _render_one(self, chat_id: int, reply: Reply) -> None:
+    async def _render_one(self, chat_id: int, reply: Reply, *, patient: bool = True) -> None:
         bot = self.application.bot
         markup = keyboard(reply.choices)
         file = reply.file
@@ -612,12 +658,16 @@ class TelegramChannel:
         for index, text in enumerate(texts):
             last = index == len(texts) - 1
             keys = markup if last and file is None else None
-            await self._call(partial(bot.send_message, chat_id, text, reply_markup=keys))
+            await self._call(
+                partial(bot.send_message, chat_id, text, reply_markup=keys), patient=patient
+            )
         if file is None:
             if not texts and markup is not None:
                 log.error("reply with choices but no text for %s; choices dropped", chat_id)
             return
-        await self._send_file(chat_id, file.kind, file.path, file.file_name, caption, markup)
+        await self._send_file(
+            chat_id, file.kind, file.path, file.file_name, caption, markup, patient=patient
+        )
 
     async def _send_file(
         self,
@@ -627,6 +677,8 @@ class TelegramChannel:
         file_name: str,
         caption: str | None,
         markup: InlineKeyboardMarkup | None,
+        *,
+        patient: bool = True,
     ) -> None:
         bot = self.application.bot
         if caption is not None and utf16_len(caption) > MAX_CAPTION:
@@ -643,7 +695,7 @@ class TelegramChannel:
                     chat_id, handle, caption=caption, reply_markup=markup, filename=file_name
                 )
 
-        await self._call(upload)
+        await self._call(upload, patient=patient)
 
     def _start_typing(self, chat_id: int) -> None:
         self._spawn(self._typing(chat_id))
@@ -652,12 +704,15 @@ class TelegramChannel:
         with contextlib.suppress(TelegramError):
             await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
 
-    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """Run one Bot API call, waiting out 429 answers for as long as Telegram asks."""
+    async def _call(self, make: Callable[[], Awaitable[T]], *, patient: bool = True) -> T:
+        """Run one Bot API call, waiting out 429 answers for as long as Telegram asks
+        (unless not ``patient``: the outbox sender reschedules instead)."""
         for _attempt in range(MAX_RETRIES):
             try:
                 return await make()
             except RetryAfter as exc:
+                if not patient:
+                    raise
                 wait = _seconds(exc.retry_after)
                 log.warning("Telegram flood control: waiting %.1f s", wait)
                 await self._sleep(wait)

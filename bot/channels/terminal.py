@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from bot.outbox.limits import UNLIMITED
 from handlers.i18n import Translator
 from handlers.messages import Attachment, AttachmentKind, Incoming, Outcome, Reply, TemplateCall
 
@@ -22,12 +23,14 @@ CHANNEL = "terminal"
 DEFAULT_PERSON = "asn"
 
 Handle = Callable[[Incoming], Awaitable[Outcome]]
+Sent = Callable[[Outcome, str, str], Awaitable[None]]
 
 
 class TerminalChannel:
     """Reads lines from ``stdin`` (a keyboard or a pipe) and prints the core's replies."""
 
     name = CHANNEL
+    limits = UNLIMITED
 
     def __init__(
         self,
@@ -38,8 +41,10 @@ class TerminalChannel:
         person: str = DEFAULT_PERSON,
         banner: str = "",
         t: Translator | None = None,
+        sent: Sent | None = None,
     ) -> None:
         self._handle = handle
+        self._sent = sent  # told once the replies are shown (the outbox row is done)
         self._attachments_dir = attachments_dir
         self._in = stdin or sys.stdin
         self._out = stdout or sys.stdout
@@ -64,6 +69,12 @@ class TerminalChannel:
         for reply in replies:
             self._print(self._t("terminal.message_for", person=external_id))
             self._render(reply)
+
+    async def deliver(
+        self, recipient: str, replies: Sequence[Reply], *, template: TemplateCall | None
+    ) -> None:
+        """The outbox's send: printed for whoever is at this terminal."""
+        await self.send(recipient, replies, template=template)
 
     async def run(self) -> None:
         """Converse until end of input (Ctrl-D, or the end of a piped script)."""
@@ -95,6 +106,8 @@ class TerminalChannel:
         outcome = await self._handle(incoming)
         for reply in outcome.replies:
             self._render(reply)
+        if self._sent is not None:
+            await self._sent(outcome, CHANNEL, self.person)
 
     def _incoming(self, line: str) -> Incoming:
         if line.startswith("/lampir"):

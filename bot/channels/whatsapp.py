@@ -30,7 +30,6 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.app import Sender
 from bot.channels.whatsapp_api import (
     Backoff,
     GraphApiError,
@@ -60,6 +59,9 @@ from bot.channels.whatsapp_webhook import (
     units_from_payload,
 )
 from bot.config import ConfigError, Settings
+from bot.outbox.errors import NoTemplate, Permanent, RateLimited, SendError, Transient
+from bot.outbox.limits import WHATSAPP_LIMITS
+from bot.outbox.sender import Port
 from handlers.messages import Attachment, Incoming, Outcome, Reply, coalesce
 from storage.db import Database
 from storage.inbound import InboundStore
@@ -91,7 +93,15 @@ class WhatsAppCore(Protocol):
 
     async def last_inbound_at(self, channel: str, external_id: str) -> datetime | None: ...
 
-    def register_sender(self, channel: str, sender: Sender) -> None: ...  # bot.app.Sender
+    def register_channel(self, port: Port) -> None: ...
+
+    async def resend_unsent_replies(self, channel: str) -> int: ...
+
+    async def replies_sent(self, outcome: Outcome, channel: str, chat: str) -> None: ...
+
+    async def replies_failed(self, outcome: Outcome, sent: int, reason: str) -> None: ...
+
+    async def replies_blocked(self, outcome: Outcome, channel: str, chat: str) -> None: ...
 
 
 def _utcnow() -> datetime:
@@ -130,6 +140,7 @@ class WhatsAppChannel:
     """WhatsApp Cloud API channel: webhook in, Graph API out."""
 
     name = CHANNEL
+    limits = WHATSAPP_LIMITS
 
     def __init__(
         self,
@@ -196,7 +207,9 @@ class WhatsAppChannel:
             backoff=self._backoff,
             max_attempts=self._max_attempts,
         )
-        self._core.register_sender(CHANNEL, self.send)
+        self._core.register_channel(self)
+        # What a killed predecessor committed but never sent goes out before anything new.
+        await self._core.resend_unsent_replies(CHANNEL)
         # Older updates first: live webhooks only queue once the backlog is queued, then a
         # last pass picks up whatever was stored in between.
         replayed = await self._replay()
@@ -343,7 +356,17 @@ class WhatsAppChannel:
         if outcome.duplicate:
             log.info("WhatsApp message %s was processed before", message.message_id)
             return
-        await self._send_replies(message.sender, outcome.replies)
+        await self._answer(message.sender, outcome)
+
+    async def _answer(self, to: str, outcome: Outcome) -> None:
+        """Send the core's replies right after its commit (the person just wrote: the window
+        is open); the outbox holds them meanwhile, so what does not go out now is retried."""
+        try:
+            await self._deliver_free_form(to, outcome.replies)
+        except SendError as exc:
+            await self._core.replies_failed(outcome, exc.sent, exc.reason)
+        else:
+            await self._core.replies_sent(outcome, CHANNEL, to)
 
     async def _incoming(self, message: ParsedMessage, key: str) -> Incoming:
         """The core's view of a message; ``key`` is what it was stored under (claimed once)."""
@@ -446,23 +469,47 @@ class WhatsAppChannel:
     ) -> None:
         """Bot-initiated send: free-form inside the 24-hour window, else the template.
 
-        ``template`` names the purpose (a key of :attr:`templates`) and its parameters. With
-        the window closed and no usable template, :class:`TemplateError` is logged and raised
-        to the caller, so whoever asked for the send learns that nothing went out.
+        With the window closed and no usable template, :class:`TemplateError` is raised to
+        the caller, so whoever asked for the send learns that nothing went out.
         """
-        last_inbound = await self._core.last_inbound_at(CHANNEL, external_id)
+        try:
+            await self.deliver(external_id, replies, template=template)
+        except NoTemplate as exc:
+            log.error("WhatsApp message not sent: %s", exc.reason)
+            raise TemplateError(exc.reason) from exc
+        except SendError as exc:
+            cause = exc.__cause__
+            raise cause if isinstance(cause, Exception) else exc from None
+
+    async def deliver(
+        self, recipient: str, replies: Sequence[Reply], *, template: TemplateRequest | None
+    ) -> None:
+        """The outbox's send: free-form inside the 24-hour window, else the template; what
+        fails is raised as :mod:`bot.outbox.errors`."""
+        last_inbound = await self._core.last_inbound_at(CHANNEL, recipient)
         if window_open(last_inbound, self._clock()):
-            await self._send_replies(external_id, replies)
+            await self._deliver_free_form(recipient, replies)
             return
         try:
             spec = resolve_template(self.templates, template)
         except TemplateError as exc:
-            log.error("WhatsApp message to %s not sent: %s", external_id, exc)
-            raise
+            raise NoTemplate(str(exc)) from exc
         assert template is not None
-        payload = template_payload(external_id, spec, template.parameters)
-        wamid = await self.client.send_message(payload)
-        await self._record_outgoing(wamid, external_id, "template", spec.name)
+        payload = template_payload(recipient, spec, template.parameters)
+        try:
+            wamid = await self.client.send_message(payload)
+        except (GraphApiError, aiohttp.ClientError, TimeoutError) as exc:
+            raise _send_error(exc, 0) from exc
+        await self._record_outgoing(wamid, recipient, "template", spec.name)
+
+    async def _deliver_free_form(self, to: str, replies: Sequence[Reply]) -> None:
+        sent = 0
+        try:
+            for reply in coalesce(replies):
+                await self._send_reply(to, reply)
+                sent += 1
+        except (GraphApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _send_error(exc, sent) from exc
 
     async def _send_replies(self, to: str, replies: Sequence[Reply]) -> None:
         """Send replies to a person who wrote within the window, in order.
@@ -470,13 +517,16 @@ class WhatsAppChannel:
         Plain replies are joined to the one that follows (one notification, one paid message).
         """
         for reply in coalesce(replies):
-            for part in render_reply(to, reply, self._list_button):
-                if isinstance(part, MessagePart):
-                    payload = part.payload
-                else:
-                    payload = await self._upload(part)
-                wamid = await self.client.send_message(payload)
-                await self._record_outgoing(wamid, to, str(payload["type"]), None)
+            await self._send_reply(to, reply)
+
+    async def _send_reply(self, to: str, reply: Reply) -> None:
+        for part in render_reply(to, reply, self._list_button):
+            if isinstance(part, MessagePart):
+                payload = part.payload
+            else:
+                payload = await self._upload(part)
+            wamid = await self.client.send_message(payload)
+            await self._record_outgoing(wamid, to, str(payload["type"]), None)
 
     async def _upload(self, part: FilePart) -> dict[str, Any]:
         media_id = await self.client.upload_media(
@@ -508,6 +558,22 @@ class WhatsAppChannel:
                 session.add(sent)
         except IntegrityError:
             log.warning("WhatsApp message %s was recorded before", wamid)
+
+
+# Meta's throughput and pair-rate limits: wait and send again.
+_RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131056})
+
+
+def _send_error(exc: BaseException, sent: int) -> SendError:
+    """A Graph API failure in the outbox's terms."""
+    reason = f"{type(exc).__name__}: {exc}"[:300]
+    if isinstance(exc, GraphApiError):
+        if exc.status == 429 or exc.code in _RATE_LIMIT_CODES:
+            return RateLimited(6.0, sent=sent)
+        if exc.retryable:
+            return Transient(reason, sent=sent)
+        return Permanent(reason, sent=sent)
+    return Transient(reason, sent=sent)
 
 
 def _constant_time_equal(given: str, expected: str) -> bool:

@@ -1,0 +1,91 @@
+"""Channel rate limits, kept by the sender (and told about the replies channels send).
+
+Telegram: about 30 messages a second overall, one a second per chat, 20 a minute per group;
+WhatsApp Cloud API: 80 a second per number. Counted in sliding windows with a small margin,
+so a burst that Telegram's own clock would see as 31 in a second never happens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MARGIN = 0.03  # windows a little longer than the channel's, for clock and network jitter
+
+
+@dataclass(frozen=True)
+class ChannelLimits:
+    per_second: int | None = None  # overall
+    per_chat_seconds: float = 0.0  # at least this long between two sends to one chat
+    group_per_minute: int | None = None
+    is_group: Callable[[str], bool] = lambda _chat: False
+    max_in_flight: int = 8  # sends awaiting an answer at once
+
+
+TELEGRAM_LIMITS = ChannelLimits(
+    per_second=30,
+    per_chat_seconds=1.0,
+    group_per_minute=20,
+    is_group=lambda chat: chat.startswith("-"),  # Telegram's group and channel ids
+)
+WHATSAPP_LIMITS = ChannelLimits(per_second=80, per_chat_seconds=0.0, max_in_flight=32)
+UNLIMITED = ChannelLimits()
+
+
+class RateLimiter:
+    """When the next send to a chat may start, on a monotonic clock."""
+
+    def __init__(self, limits: ChannelLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._recent: deque[float] = deque()
+        self._chat_last: dict[str, float] = {}
+        self._groups: dict[str, deque[float]] = {}
+        self._paused_until = 0.0
+
+    def delay(self, chat: str) -> float:
+        """Seconds to wait before a send to ``chat`` (0: now)."""
+        now = self._clock()
+        wait = max(0.0, self._paused_until - now)
+        limits = self.limits
+        if limits.per_second:
+            window = 1.0 + MARGIN
+            while self._recent and now - self._recent[0] >= window:
+                self._recent.popleft()
+            if len(self._recent) >= limits.per_second:
+                wait = max(wait, self._recent[0] + window - now)
+        if limits.group_per_minute and limits.is_group(chat):
+            sent = self._groups.get(chat)
+            if sent is not None:
+                window = 60.0 * (1 + MARGIN)
+                while sent and now - sent[0] >= window:
+                    sent.popleft()
+                if len(sent) >= limits.group_per_minute:
+                    wait = max(wait, sent[0] + window - now)
+        elif limits.per_chat_seconds:
+            last = self._chat_last.get(chat)
+            if last is not None:
+                wait = max(wait, last + limits.per_chat_seconds * (1 + MARGIN) - now)
+        return wait
+
+    def note(self, chat: str, count: int = 1) -> None:
+        """Count ``count`` messages sent to ``chat`` now (the sender's and the replies')."""
+        now = self._clock()
+        for _ in range(count):
+            self._recent.append(now)
+        if self.limits.group_per_minute and self.limits.is_group(chat):
+            self._groups.setdefault(chat, deque()).extend([now] * count)
+        elif self.limits.per_chat_seconds:
+            self._chat_last[chat] = now
+            if len(self._chat_last) > 50_000:
+                self._forget(now)
+
+    def pause(self, seconds: float) -> None:
+        """Flood control from the channel: nothing goes out for ``seconds``."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def _forget(self, now: float) -> None:
+        horizon = self.limits.per_chat_seconds * (1 + MARGIN)
+        self._chat_last = {c: t for c, t in self._chat_last.items() if now - t < horizon}

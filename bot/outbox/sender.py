@@ -1,0 +1,252 @@
+"""The one loop that sends what the outbox holds, per channel, within the channel's limits.
+
+Each pass claims the due rows of one channel (most urgent first), checks that each is still
+wanted (a reminder whose output was added meanwhile is cancelled) and that working time
+allows it (reminders and prompts wait for an open hour), sends it when the rate limiter
+lets it go, and records the result: sent, retried later (flood control, a transient
+error, with backoff), failed, blocked, no template. Nothing is kept in memory that a
+restart needs: a claimed row that is not finished goes back to the table when its lease
+runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.outbox.errors import Blocked, NoTemplate, Permanent, RateLimited, SendError, Transient
+from bot.outbox.limits import UNLIMITED, ChannelLimits, RateLimiter
+from handlers.messages import Reply, TemplateCall, coalesce, reply_from_json, template_from_json
+from storage.models import utcnow
+from storage.outbox import Claimed, OutboxState, OutboxStore
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+LEASE_MARGIN = timedelta(seconds=10)  # a row this close to losing its lease is given back
+POLL_SECONDS = 1.0  # how often rows other processes added are looked for
+
+
+class Port(Protocol):
+    """A channel as the sender sees it."""
+
+    name: str
+    limits: ChannelLimits
+
+    async def deliver(
+        self, recipient: str, replies: Sequence[Reply], *, template: TemplateCall | None
+    ) -> None:
+        """Send, or raise a :mod:`bot.outbox.errors` exception saying why not."""
+
+
+class OpenHours(Protocol):
+    def is_open(self, moment: datetime) -> bool: ...
+
+    def next_open(self, moment: datetime) -> datetime: ...
+
+
+StillDue = Callable[[Claimed], Awaitable[bool]]
+Clock = Callable[[], datetime]
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min … at most an hour."""
+    return timedelta(seconds=min(3600.0, 30.0 * 2 ** max(0, attempts - 1)))
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        store: OutboxStore,
+        *,
+        clock: Clock = utcnow,
+        open_hours: Callable[[], Awaitable[OpenHours]] | None = None,
+        still_due: StillDue | None = None,
+        on_blocked: Callable[[str, str], Awaitable[None]] | None = None,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self._open_hours = open_hours
+        self._still_due = still_due
+        self.on_blocked = on_blocked
+        self._poll = poll_seconds
+        self.ports: dict[str, Port] = {}
+        self.limiters: dict[str, RateLimiter] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+
+    def register(self, port: Port) -> None:
+        self.ports[port.name] = port
+        self.limiters.setdefault(port.name, RateLimiter(port.limits))
+        self._wake.setdefault(port.name, asyncio.Event())
+
+    def limiter(self, channel: str) -> RateLimiter:
+        return self.limiters.setdefault(channel, RateLimiter(UNLIMITED))
+
+    def wake(self, channels: Iterable[str] | None = None) -> None:
+        """Look at the table now (a step just committed rows for someone)."""
+        for name in channels if channels is not None else list(self._wake):
+            event = self._wake.get(name)
+            if event is not None:
+                event.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until ``stop`` is set: one loop per registered channel."""
+        await asyncio.gather(*(self._loop(name, stop) for name in list(self.ports)))
+
+    async def _loop(self, channel: str, stop: asyncio.Event) -> None:
+        wake = self._wake[channel]
+        while not stop.is_set():
+            try:
+                sent = await self.send_due(channel)
+            except Exception:
+                log.exception("outbox pass for %s failed", channel)
+                sent = 0
+            if sent:
+                continue
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_first(wake, stop), self._poll)
+
+    async def drain(self, channels: Iterable[str] | None = None) -> int:
+        """Send everything due now, pass after pass (tests, and a start's recovery)."""
+        total = 0
+        for channel in list(channels if channels is not None else self.ports):
+            while sent := await self.send_due(channel):
+                total += sent
+        return total
+
+    async def send_due(self, channel: str, kinds: Sequence[str] | None = None) -> int:
+        """One pass: claim the due rows of ``channel`` and send them; how many were claimed."""
+        port = self.ports.get(channel)
+        if port is None:
+            return 0
+        limits = port.limits
+        batch = max(10, 2 * limits.per_second) if limits.per_second else 200
+        rows = await self.store.claim(self.clock(), [channel], batch, kinds=kinds)
+        if not rows:
+            return 0
+        limiter = self.limiter(channel)
+        open_hours = await self._open_hours() if self._open_hours is not None else None
+        waiting = deque(rows)
+        slots = asyncio.Semaphore(limits.max_in_flight)
+        tasks: set[asyncio.Task[None]] = set()
+        while waiting:
+            index, wait = _soonest(waiting, limiter)
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            row = waiting[index]
+            del waiting[index]
+            if row.lease_until - utcnow() < LEASE_MARGIN:
+                await self.store.postpone(row.id, self.clock())  # another pass sends it
+                continue
+            replies = await self._prepare(row, open_hours)
+            if replies is None:
+                continue
+            await slots.acquire()
+            limiter.note(row.recipient, max(1, len(replies)))
+            task = asyncio.create_task(self._send_released(port, row, replies, slots))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return len(rows)
+
+    async def _prepare(self, row: Claimed, open_hours: OpenHours | None) -> list[Reply] | None:
+        """The replies still to send, or None when the row was settled here."""
+        now = self.clock()
+        if row.working_time and open_hours is not None and not open_hours.is_open(now):
+            await self.store.postpone(row.id, open_hours.next_open(now))
+            return None
+        if self._still_due is not None and not await self._still_due(row):
+            await self.store.finish(row.id, OutboxState.CANCELLED, "no longer due", now=now)
+            return None
+        replies = coalesce([reply_from_json(r) for r in row.payload.get("replies") or ()])
+        remaining = replies[row.parts_sent :]
+        if not remaining:
+            await self.store.finish(row.id, OutboxState.SENT, now=now)
+            return None
+        return remaining
+
+    async def _send_released(
+        self, port: Port, row: Claimed, replies: list[Reply], slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            await self._send(port, row, replies)
+        except Exception:
+            log.exception("recording the send of outbox message %s failed", row.id)
+        finally:
+            slots.release()
+
+    async def _send(self, port: Port, row: Claimed, replies: list[Reply]) -> None:
+        template = template_from_json(row.payload.get("template"))
+        store = self.store
+        try:
+            await port.deliver(row.recipient, replies, template=template)
+        except RateLimited as exc:
+            self.limiter(port.name).pause(exc.retry_after)
+            log.warning("%s flood control: waiting %.1f s", port.name, exc.retry_after)
+            await store.retry(
+                row.id,
+                self.clock() + timedelta(seconds=exc.retry_after),
+                exc.reason,
+                parts_sent=row.parts_sent + exc.sent,
+                count=False,
+            )
+        except Blocked as exc:
+            await store.finish(row.id, OutboxState.BLOCKED, exc.reason, now=self.clock())
+            if self.on_blocked is not None:
+                await self.on_blocked(port.name, row.recipient)
+        except NoTemplate as exc:
+            log.error("outbox message %s not sent: %s", row.id, exc.reason)
+            await store.finish(row.id, OutboxState.NO_TEMPLATE, exc.reason, now=self.clock())
+        except (Transient, Permanent, SendError, Exception) as exc:
+            reason = exc.reason if isinstance(exc, SendError) else f"{type(exc).__name__}: {exc}"
+            sent = exc.sent if isinstance(exc, SendError) else 0
+            attempts = row.attempts + 1
+            if isinstance(exc, Permanent) or attempts >= MAX_ATTEMPTS:
+                log.error("outbox message %s failed for good: %s", row.id, reason)
+                await store.finish(row.id, OutboxState.FAILED, reason, now=self.clock())
+            else:
+                log.warning("outbox message %s failed (%s); retrying", row.id, reason)
+                await store.retry(
+                    row.id,
+                    self.clock() + backoff(attempts),
+                    reason,
+                    parts_sent=row.parts_sent + sent,
+                )
+        else:
+            await store.finish(
+                row.id,
+                OutboxState.SENT,
+                now=self.clock(),
+                forget_payload=bool(row.payload.get("sensitive")),
+            )
+
+
+def _soonest(waiting: deque[Claimed], limiter: RateLimiter) -> tuple[int, float]:
+    """The first row that may go now, else the one that may go soonest, and its wait."""
+    best, best_wait = 0, math.inf
+    for index, row in enumerate(waiting):
+        wait = limiter.delay(row.recipient)
+        if wait <= 0:
+            return index, 0.0
+        if wait < best_wait:
+            best, best_wait = index, wait
+    return best, best_wait
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
