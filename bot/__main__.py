@@ -104,13 +104,57 @@ async def run_servers(settings: Settings, core: Core, channels: list[Channel]) -
 async def background(core: Core) -> AsyncIterator[None]:
     """The outbox sender (and the scheduler that fills it) while the channels run."""
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(core.sender.run(stop), name="outbox-sender")]
+    tasks = [
+        asyncio.create_task(core.sender.run(stop), name="outbox-sender"),
+        asyncio.create_task(core.scheduler.run(stop, core.sender.wake), name="scheduler"),
+    ]
     try:
         yield
     finally:
         stop.set()
         core.sender.wake()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def schedule(settings: Settings, at: str | None, dry_run: bool) -> int:
+    """Print, as TSV, every message due at a moment; without --dry-run also queue them."""
+    from datetime import UTC, datetime
+
+    from bot.scheduler.due import as_messages
+    from storage.outbox import add_messages
+
+    moment = datetime.now(UTC)
+    if at:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            print(f"error: --at wants an ISO date and time, like 2027-03-01T09:00, not {at!r}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=settings.tz)  # the Pemda's local time
+    await upgrade_to_head_async(settings.database_url)
+    from bot.scheduler.loop import Scheduler
+    from storage.outbox import OutboxStore
+
+    database = Database(settings.database_url)
+    try:
+        scheduler = Scheduler(database, settings, OutboxStore(database), lambda: moment)
+        found = [d for d in await scheduler.due(moment) if not d.skipped]
+        print("due_at\tkind\tidea_id\trecipient_nip\tchannel\tkey")
+        for due in sorted(found, key=lambda d: (d.due_at, d.key)):
+            local = due.due_at.astimezone(settings.tz).isoformat(timespec="minutes")
+            idea = "" if due.idea_id is None else str(due.idea_id)
+            print(
+                f"{local}\t{due.kind}\t{idea}\t{due.recipient_nip or ''}\t{due.channel}\t{due.key}"
+            )
+        if not dry_run:
+            async with database.writing(), database.sessions() as session, session.begin():
+                added = await add_messages(session, as_messages(found))
+            print(f"{added} queued in the outbox", file=sys.stderr)
+    finally:
+        await database.dispose()
+    return 0
 
 
 async def migrate(settings: Settings) -> int:
@@ -159,6 +203,9 @@ def parser() -> argparse.ArgumentParser:
     opd.add_argument("file", type=Path)
     sub.add_parser("seed-demo", help="load the demo Pemda (Kabupaten Sukamaju)")
     sub.add_parser("dedup-check", help="check ideas in files for near-duplicates", add_help=False)
+    plan = sub.add_parser("schedule", help="what SASI sends by itself at a moment (TSV)")
+    plan.add_argument("--at", help="ISO date and time (local time unless a zone is given)")
+    plan.add_argument("--dry-run", action="store_true", help="print only; queue nothing")
     return root
 
 
@@ -186,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(import_opd(settings, args.file))
     if command == "seed-demo":
         return asyncio.run(seed(settings))
+    if command == "schedule":
+        return asyncio.run(schedule(settings, args.at, args.dry_run))
     parser().print_help()
     return 2
 

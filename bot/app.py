@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.outbox.errors import SendError, Transient
 from bot.outbox.limits import UNLIMITED, ChannelLimits
 from bot.outbox.sender import OutboxSender, Port
+from bot.scheduler.loop import Scheduler
 from bot.similarity_loader import build_similarity_index
 from handlers.engine import Clock, Engine, system_clock
 from handlers.i18n import Translator
@@ -75,6 +76,7 @@ class Core:
     similarity: SimilarityService
     outbox: OutboxStore
     sender: OutboxSender
+    scheduler: Scheduler
 
     async def handle(self, incoming: Incoming) -> Outcome:
         """Run one incoming message through the engine.
@@ -182,6 +184,7 @@ async def open_core(
             clock=clock,
             outbox_worker=outbox.worker,
         )
+        scheduler = Scheduler(database, settings, outbox, clock)
         core = Core(
             settings=settings,
             database=database,
@@ -189,7 +192,13 @@ async def open_core(
             inbound=InboundStore(database),
             similarity=similarity,
             outbox=outbox,
-            sender=OutboxSender(outbox, clock=clock),
+            sender=OutboxSender(
+                outbox,
+                clock=clock,
+                open_hours=scheduler.working_time,
+                still_due=scheduler.still_due,
+            ),
+            scheduler=scheduler,
         )
         core.sender.on_blocked = core.mark_blocked
         yield core

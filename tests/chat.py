@@ -22,6 +22,8 @@ class ChatDriver:
 
     async def send(self, person: str, incoming: Incoming) -> list[Reply]:
         outcome: Outcome = await self.core.handle(incoming)
+        # As a channel does once it has shown them: the replies' outbox row is done.
+        await self.core.replies_sent(outcome, incoming.channel, incoming.sender_id)
         self.last[person] = outcome.replies
         return outcome.replies
 

@@ -1,0 +1,99 @@
+"""The scheduler's tick: what is due now goes into the outbox, old rows go out of it.
+
+It runs in every process (a tick computes the same keys wherever it runs, and the outbox
+refuses a key it holds), once a minute by default, and is cheap when nothing is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.calendar.working_time import WorkingTime, load_working_time
+from bot.config import Settings
+from bot.scheduler.due import Due, DueComputation, as_messages
+from bot.scheduler.relevance import still_due
+from storage.db import Database
+from storage.outbox import Claimed, OutboxStore, add_messages
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 60.0
+HOURS_CACHE = timedelta(minutes=1)  # Bappeda's added holidays are read again this often
+HOUSEKEEPING_EVERY = timedelta(hours=1)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        outbox: OutboxStore,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.outbox = outbox
+        self.clock = clock  # () -> aware datetime; the engine's and the sender's clock
+        self._hours: tuple[datetime, WorkingTime] | None = None
+        self._last_housekeeping: datetime | None = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    async def working_time(self) -> WorkingTime:
+        now = self.now()
+        if self._hours is None or abs(now - self._hours[0]) > HOURS_CACHE:
+            async with self.database.sessions() as session:
+                hours = await load_working_time(
+                    session,
+                    self.settings.tz,
+                    self.settings.quiet_start,
+                    self.settings.quiet_end,
+                )
+            self._hours = (now, hours)
+        return self._hours[1]
+
+    async def due(self, at: datetime, *, include_existing: bool = False) -> list[Due]:
+        """What is due at ``at`` (and not in the outbox yet, unless ``include_existing``)."""
+        hours = await self.working_time()
+        async with self.database.sessions() as session:
+            return await DueComputation(session, at, self.settings, hours).run(
+                include_existing=include_existing
+            )
+
+    async def tick(self) -> int:
+        """Add what is due now to the outbox; returns how many rows were new."""
+        now = self.now()
+        found = await self.due(now)
+        added = 0
+        if found:
+            async with (
+                self.database.writing(),
+                self.database.sessions() as session,
+                session.begin(),
+            ):
+                added = await add_messages(session, as_messages(found))
+        if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
+            self._last_housekeeping = now
+            retention = timedelta(days=self.settings.retention_days)
+            outbox_rows, updates = await self.outbox.housekeeping(now, retention)
+            if outbox_rows or updates:
+                log.info("housekeeping: %d outbox rows, %d updates deleted", outbox_rows, updates)
+        return added
+
+    async def still_due(self, row: Claimed) -> bool:
+        return await still_due(self.database, row)
+
+    async def run(self, stop: asyncio.Event, wake: Callable[[], None] | None = None) -> None:
+        while not stop.is_set():
+            try:
+                if await self.tick() and wake is not None:
+                    wake()
+            except Exception:
+                log.exception("scheduler tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), TICK_SECONDS)
