@@ -57,10 +57,11 @@ async def ask_pick_idea(ctx: StepContext, frame: Frame) -> Reply:
 async def answer_pick_idea(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
     if page_turned(frame, answer):
         return stay()
-    idea = await idea_of_person(ctx, picked_id(answer))
+    idea_id = picked_id(answer)
+    if idea_id is None:
+        return stay(Reply(ctx.t("input.choose_option")))
+    idea = await idea_of_person(ctx, idea_id)
     if idea is None:
-        if answer.choice is None and not answer.text:
-            return stay(Reply(ctx.t("input.choose_option")))
         return stay(Reply(ctx.t("plan.not_yours")))
     frame.data["idea_id"] = idea.id
     return goto("plan")

@@ -102,8 +102,13 @@ async def _missing_text(ctx: StepContext, idea_id: int, eviden: list[dict[str, A
     missing = missing_indicators(proven)
     if not missing:
         return ctx.t("report.nothing_missing")
-    names = ", ".join(ctx.t(f"indicator.{i.code}") for i in missing)
-    return ctx.t("report.missing", indicators=names)
+    lines = []
+    for mandatory, key in ((True, "report.missing_mandatory"), (False, "report.missing_other")):
+        names = [ctx.t(f"indicator.{i.code}") for i in missing if i.mandatory is mandatory]
+        if names:
+            lines.append(ctx.t(key, indicators=", ".join(names)))
+    lines.append(ctx.t("report.missing_ask"))
+    return "\n".join(lines)
 
 
 def _tagged(eviden: list[dict[str, Any]]) -> set[str]:
@@ -137,10 +142,11 @@ async def ask_pick_idea(ctx: StepContext, frame: Frame) -> Reply:
 async def answer_pick_idea(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
     if page_turned(frame, answer):
         return stay()
-    idea = await idea_of_person(ctx, picked_id(answer))
+    idea_id = picked_id(answer)
+    if idea_id is None:
+        return stay(Reply(ctx.t("input.choose_option")))
+    idea = await idea_of_person(ctx, idea_id)
     if idea is None:
-        if answer.choice is None and not answer.text:
-            return stay(Reply(ctx.t("input.choose_option")))
         return stay(Reply(ctx.t("report.not_yours")))
     if idea.stage is not MONITORED_STAGE:
         stage = ctx.t(f"stage.{idea.stage.value}")

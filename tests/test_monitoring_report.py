@@ -55,9 +55,10 @@ async def attachments(core: Core) -> list[IdeaAttachment]:
         return list(await session.scalars(select(IdeaAttachment).order_by(IdeaAttachment.id)))
 
 
-def _all_missing_text() -> str:
-    names = ", ".join(ID(f"indicator.{i.code}") for i in missing_indicators(set()))
-    return ID("report.missing", indicators=names)
+def _mandatory_missing(proven: set[str]) -> str:
+    missing = [i for i in missing_indicators(proven) if i.mandatory]
+    names = ", ".join(ID(f"indicator.{i.code}") for i in missing)
+    return ID("report.missing_mandatory", indicators=names)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +74,9 @@ async def test_a_full_report_is_saved_with_its_eviden(chat: ChatDriver, tmp_path
     replies = await chat.say("rina", "/lapor")  # one Deliver idea: straight in
     first = replies[0].text
     assert ID("report.intro", name="SI-JEMPOL", id=idea_id, month="Maret 2027") in first
-    assert _all_missing_text() in first  # the proofs it still lacks, up front
+    # The proofs it still lacks, up front: mandatory ones named first.
+    assert _mandatory_missing(set()) in first
+    assert "Regulasi (SK, Perkada, Perda), SDM (SK tim)" in first
     assert replies[-1].text == ID("report.ask_progress")
 
     await chat.say("rina", "75 %")
@@ -119,6 +122,10 @@ async def test_a_full_report_is_saved_with_its_eviden(chat: ChatDriver, tmp_path
         ("sk-kepala-dinas.pdf", "regulasi", report.id),
         ("video.jpg", "kualitas", report.id),
     ]
+    # Next time, what was proven is no longer asked for.
+    replies = await chat.say("rina", f"/lapor {idea_id}")
+    assert _mandatory_missing({"regulasi", "kualitas"}) in replies[0].text
+    assert "Regulasi" not in replies[0].text
 
 
 async def _up_to_progress(chat: ChatDriver) -> int:
