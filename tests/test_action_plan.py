@@ -250,3 +250,33 @@ async def test_a_restart_keeps_the_month_typed(settings: Settings) -> None:
         chat = ChatDriver(after)
         await chat.say("rina", "Evaluasi tengah tahun")
         assert await milestones(after, idea_id) == [(date(2027, 8, 1), "Evaluasi tengah tahun")]
+
+
+async def test_a_photo_or_nothing_where_the_launch_date_is_asked(
+    chat: ChatDriver, tmp_path: Path
+) -> None:
+    idea_id = await _rina_with_an_idea_in_design(chat)
+    await chat.say("rina", "/rencana")
+    await chat.press("rina", "plan:launch")
+    photo = tmp_path / "foto.jpg"
+    photo.write_bytes(b"\xff\xd8\xff")
+    replies = await chat.attach("rina", Attachment("photo", photo, "foto.jpg", "image/jpeg", 3))
+    assert replies[0].text == ID("plan.day_expected")
+    replies = await chat.say("rina", "  ")
+    assert replies[0].text == ID("plan.day_expected")
+    assert replies[-1].text.startswith(ID("plan.ask_launch"))
+    await chat.say("rina", "2027-07-15")
+    assert (await idea_row(chat.core, idea_id)).launch_date == date(2027, 7, 15)
+
+
+async def test_a_removed_milestones_old_button_changes_nothing(chat: ChatDriver) -> None:
+    idea_id = await _rina_with_an_idea_in_design(chat)
+    await add_milestone(chat.core, idea_id, date(2027, 4, 1), "Pengadaan alat")
+    await chat.say("rina", "/rencana")
+    await chat.press("rina", "plan:remove")
+    old_button = chat.payload("rina", "April 2027")
+    await chat.press("rina", old_button)
+    await chat.press("rina", "plan:add")
+    replies = await chat.press("rina", old_button)
+    assert replies[0].text == ID("input.stale_button")
+    assert await milestones(chat.core, idea_id) == []
