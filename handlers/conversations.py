@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import intake, my_ideas, registration
+from handlers import action_plan, intake, monitoring, my_ideas, registration, schedule
 from handlers.access import Access
 from handlers.commands import Command, CommandTable
 from handlers.context import StepContext
@@ -17,7 +17,14 @@ async def _cancel(ctx: StepContext, args: str) -> Transition:
 
 def build_flows() -> FlowRegistry:
     flows = FlowRegistry()
-    for flow in (registration.flow, intake.flow, my_ideas.flow, language_flow):
+    for flow in (
+        registration.flow,
+        intake.flow,
+        my_ideas.flow,
+        action_plan.flow,
+        monitoring.flow,
+        language_flow,
+    ):
         flows.register(flow)
     return flows
 
@@ -29,6 +36,19 @@ def build_commands() -> CommandTable:
             Command("ide", intake.idea_command, Access.REGISTERED, ("idea",), "command.ide"),
             Command(
                 "ideku", my_ideas.my_ideas_command, Access.REGISTERED, ("myideas",), "command.ideku"
+            ),
+            Command(
+                "rencana", action_plan.plan_command, Access.REGISTERED, ("plan",), "command.rencana"
+            ),
+            Command(
+                "lapor", monitoring.report_command, Access.REGISTERED, ("report",), "command.lapor"
+            ),
+            Command(
+                "jadwal",
+                schedule.schedule_command,
+                Access.REGISTERED,
+                ("schedule",),
+                "command.jadwal",
             ),
             Command("batal", _cancel, Access.ANYONE, ("cancel",), "command.batal"),
             Command("bahasa", language_command, Access.ANYONE, ("language",), "command.bahasa"),

@@ -14,6 +14,7 @@ def main_menu_choices(t: Translator) -> tuple[Choice, ...]:
     return (
         choice("/ide", t("menu.submit_idea")),
         choice("/ideku", t("menu.my_ideas")),
+        choice("/jadwal", t("menu.schedule")),
         choice("/bahasa", t("menu.language")),
         choice("/bantuan", t("menu.help")),
     )
