@@ -6,8 +6,9 @@
   while a later one became due (the bot was down for days) is recorded as skipped, never
   sent late on top of the newer one.
 - **Monthly monitoring** ``monitoring:<idea>:<YYYY-MM>`` on the N-th working day of the
-  month (and until the month ends), to owners of Deliver-stage ideas without a report for that month; a **follow-up**
-  ``follow_up:<idea>:<YYYY-MM>`` K working days after the prompt went out; an **escalation**
+  month (and until the month ends), to owners of Deliver-stage ideas without a report for
+  that month; a **follow-up** ``follow_up:<idea>:<YYYY-MM>`` K working days after the prompt
+  went out; an **escalation**
   ``escalation:<opd>:<YYYY-MM>:<coordinator>`` to the OPD's coordinators M working days after.
 
 Every message has an idempotency key, so computing the same moment twice (a restart, a
