@@ -205,6 +205,16 @@ class FakeTelegramApi:
         self.messages: dict[tuple[int, int], SentMessage] = {}  # (chat_id, message_id) → message
         self._by_chat: dict[int, list[SentMessage]] = {}  # the same, per chat, in sending order
         self.answered_callbacks: set[str] = set()
+        # Telegram's flood limits, when a test or bench turns them on: 429 past 30 messages
+        # in any second overall, or a second message to one chat within a second.
+        self.enforce_limits = False
+        self.flood_refusals = 0
+        self.send_times: list[float] = []  # monotonic time of every accepted send
+        self._chat_sent: dict[int, float] = {}
+        # Set to hold sends unanswered (and undelivered) until it is set again.
+        self.sends_open = asyncio.Event()
+        self.sends_open.set()
+        self.held = 0
         self.bot_user = {
             "id": BOT_ID,
             "is_bot": True,
@@ -577,6 +587,13 @@ class FakeTelegramApi:
             implementation = self._methods.get(method)
             if implementation is None:
                 raise ApiError(400, f"Bad Request: fake does not implement {method}")
+            if method in _SENDS:
+                if not self.sends_open.is_set():
+                    self.held += 1
+                    await self.sends_open.wait()
+                flood = self._flood(params)
+                if flood is not None:
+                    return flood
             if method == "getUpdates":
                 result = await self._get_updates(params, files)
             else:
@@ -588,6 +605,19 @@ class FakeTelegramApi:
             return _error(exc.status, exc.description)
         finally:
             self._notify()
+
+    def _flood(self, params: dict[str, Any]) -> web.Response | None:
+        now = time.monotonic()
+        if self.enforce_limits:
+            chat = int(params.get("chat_id", 0))
+            recent = [t for t in self.send_times[-40:] if now - t < 1.0]
+            last = self._chat_sent.get(chat)
+            if len(recent) >= 30 or (last is not None and now - last < 1.0):
+                self.flood_refusals += 1
+                return _error(429, "Too Many Requests: retry after 1", 1)
+            self._chat_sent[chat] = now
+        self.send_times.append(now)
+        return None
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
@@ -837,6 +867,9 @@ class FakeTelegramApi:
                 status = 0
             self.webhook_deliveries.append((int(update["update_id"]), status))
             self._notify()
+
+
+_SENDS = frozenset({"sendMessage", "sendDocument", "sendPhoto"})
 
 
 def _valid_secret(secret: str) -> bool:
