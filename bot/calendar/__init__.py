@@ -1,0 +1,1 @@
+"""The programme calendar: working time, programme and holiday commands, stage moves."""
