@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,6 +14,9 @@ from dotenv import dotenv_values
 
 SUPPORTED_LOCALES = ("id", "en")
 SUPPORTED_TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
+# Even March 2027 (Nyepi, Idul Fitri and cuti bersama) has 16 working days.
+MAX_MONITORING_DAY = 15
+_CLOCK = re.compile(r"(\d{1,2})[:.](\d{2})")
 
 
 class ConfigError(ValueError):
@@ -40,6 +45,15 @@ class Settings:
     http_port: int = 8080
     bappeda_push_url: str | None = None
     bappeda_push_secret: str | None = None
+    # The calendar (local time, working days: see bot/calendar/working_time.py).
+    quiet_start: time = time(20, 0)
+    quiet_end: time = time(7, 0)
+    monitoring_day: int = 1  # the N-th working day of the month
+    monitoring_time: time = time(9, 0)
+    reminder_days: tuple[int, ...] = (7, 3, 1)  # working days before a deadline
+    follow_up_days: int = 3
+    escalation_days: int = 7
+    retention_days: int = 90
 
     @property
     def stem_cache(self) -> Path:
@@ -95,6 +109,23 @@ class Settings:
         if webhook_url and not webhook_secret:
             raise ConfigError("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET")
         data_dir = Path(get("SASI_DATA_DIR") or defaults.data_dir)
+        quiet_text = get("SASI_QUIET_HOURS") or "20:00-07:00"
+        quiet_start, quiet_end = _quiet_hours(quiet_text)
+        monitoring_day = _whole_number(
+            "SASI_MONITORING_DAY", get("SASI_MONITORING_DAY"), defaults.monitoring_day
+        )
+        if not 1 <= monitoring_day <= MAX_MONITORING_DAY:
+            raise ConfigError(
+                f"SASI_MONITORING_DAY must be between 1 and {MAX_MONITORING_DAY} "
+                f"(the N-th working day of the month), not {monitoring_day}"
+            )
+        monitoring_text = get("SASI_MONITORING_HOUR") or "09:00"
+        monitoring_time = _clock("SASI_MONITORING_HOUR", monitoring_text)
+        if _is_quiet(monitoring_time, quiet_start, quiet_end):
+            raise ConfigError(
+                f"SASI_MONITORING_HOUR {monitoring_text} falls in the quiet hours "
+                f"(SASI_QUIET_HOURS {quiet_text})"
+            )
         return cls(
             database_url=get("SASI_DATABASE_URL") or defaults.database_url,
             data_dir=data_dir,
@@ -116,4 +147,69 @@ class Settings:
             http_port=port,
             bappeda_push_url=get("SASI_BAPPEDA_PUSH_URL"),
             bappeda_push_secret=get("SASI_BAPPEDA_PUSH_SECRET"),
+            quiet_start=quiet_start,
+            quiet_end=quiet_end,
+            monitoring_day=monitoring_day,
+            monitoring_time=monitoring_time,
+            reminder_days=_reminder_days(get("SASI_REMINDER_DAYS")),
+            follow_up_days=_whole_number(
+                "SASI_FOLLOW_UP_DAYS", get("SASI_FOLLOW_UP_DAYS"), defaults.follow_up_days
+            ),
+            escalation_days=_whole_number(
+                "SASI_ESCALATION_DAYS", get("SASI_ESCALATION_DAYS"), defaults.escalation_days
+            ),
+            retention_days=_whole_number(
+                "SASI_RETENTION_DAYS", get("SASI_RETENTION_DAYS"), defaults.retention_days
+            ),
         )
+
+
+def _clock(name: str, text: str) -> time:
+    match = _CLOCK.fullmatch(text.strip())
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ConfigError(f"{name} needs a time such as 09:00, not {text!r}")
+    return time(int(match[1]), int(match[2]))
+
+
+def _quiet_hours(text: str) -> tuple[time, time]:
+    """``20:00-07:00`` → (20:00, 07:00); equal ends (``00:00-00:00``) mean no quiet hours."""
+    parts = re.split(r"\s*[-–]\s*", text.strip())
+    if len(parts) != 2:
+        raise ConfigError(f"SASI_QUIET_HOURS needs a range such as 20:00-07:00, not {text!r}")
+    return _clock("SASI_QUIET_HOURS", parts[0]), _clock("SASI_QUIET_HOURS", parts[1])
+
+
+def _is_quiet(moment: time, start: time, end: time) -> bool:
+    # WorkingTime.is_quiet's rule, repeated: settings stay free of the database layer.
+    if start == end:
+        return False
+    if start > end:
+        return moment >= start or moment < end
+    return start <= moment < end
+
+
+def _whole_number(name: str, text: str | None, default: int) -> int:
+    """A count of days (at least 1)."""
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number of days, not {text!r}") from exc
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def _reminder_days(text: str | None) -> tuple[int, ...]:
+    """``7,3,1``: working days before a deadline, largest first, each once."""
+    if text is None:
+        return Settings.reminder_days
+    days: set[int] = set()
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        days.add(_whole_number("SASI_REMINDER_DAYS", part.strip(), 1))
+    if not days:
+        raise ConfigError(f"SASI_REMINDER_DAYS needs days such as 7,3,1, not {text!r}")
+    return tuple(sorted(days, reverse=True))

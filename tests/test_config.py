@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,66 @@ def test_the_data_folder_holds_attachments_and_caches(tmp_path: Path) -> None:
         dotenv_path=tmp_path / "x",
     )
     assert own.attachments_dir == Path("/mnt/eviden")
+
+
+def test_calendar_defaults(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, dotenv_path=tmp_path / "none.env")
+    assert (settings.quiet_start, settings.quiet_end) == (time(20, 0), time(7, 0))
+    assert settings.monitoring_day == 1 and settings.monitoring_time == time(9, 0)
+    assert settings.reminder_days == (7, 3, 1)
+    assert (settings.follow_up_days, settings.escalation_days) == (3, 7)
+    assert settings.retention_days == 90
+
+
+def test_calendar_values_are_read(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "SASI_QUIET_HOURS": "21:30 – 6:00",
+            "SASI_MONITORING_DAY": "3",
+            "SASI_MONITORING_HOUR": "10.15",
+            "SASI_REMINDER_DAYS": "1, 5,10,5",
+            "SASI_FOLLOW_UP_DAYS": "2",
+            "SASI_ESCALATION_DAYS": "5",
+            "SASI_RETENTION_DAYS": "30",
+        },
+        dotenv_path=tmp_path / "none.env",
+    )
+    assert (settings.quiet_start, settings.quiet_end) == (time(21, 30), time(6, 0))
+    assert settings.monitoring_day == 3 and settings.monitoring_time == time(10, 15)
+    assert settings.reminder_days == (10, 5, 1)
+    assert (settings.follow_up_days, settings.escalation_days) == (2, 5)
+    assert settings.retention_days == 30
+
+
+def test_equal_ends_mean_no_quiet_hours(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"SASI_QUIET_HOURS": "00:00-00:00", "SASI_MONITORING_HOUR": "23:00"},
+        dotenv_path=tmp_path / "none.env",
+    )
+    assert settings.quiet_start == settings.quiet_end
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"SASI_QUIET_HOURS": "20:00"}, "SASI_QUIET_HOURS"),
+        ({"SASI_QUIET_HOURS": "25:00-07:00"}, "SASI_QUIET_HOURS"),
+        ({"SASI_QUIET_HOURS": "malam"}, "SASI_QUIET_HOURS"),
+        ({"SASI_MONITORING_DAY": "0"}, "SASI_MONITORING_DAY"),
+        ({"SASI_MONITORING_DAY": "31"}, "SASI_MONITORING_DAY"),
+        ({"SASI_MONITORING_DAY": "first"}, "SASI_MONITORING_DAY"),
+        ({"SASI_MONITORING_HOUR": "9am"}, "SASI_MONITORING_HOUR"),
+        ({"SASI_MONITORING_HOUR": "21:00"}, "SASI_MONITORING_HOUR .* quiet hours"),
+        ({"SASI_REMINDER_DAYS": "7,three"}, "SASI_REMINDER_DAYS"),
+        ({"SASI_REMINDER_DAYS": "7,0"}, "SASI_REMINDER_DAYS"),
+        ({"SASI_REMINDER_DAYS": ","}, "SASI_REMINDER_DAYS"),
+        ({"SASI_FOLLOW_UP_DAYS": "-1"}, "SASI_FOLLOW_UP_DAYS"),
+        ({"SASI_ESCALATION_DAYS": "a week"}, "SASI_ESCALATION_DAYS"),
+        ({"SASI_RETENTION_DAYS": "0"}, "SASI_RETENTION_DAYS"),
+    ],
+)
+def test_bad_calendar_values_name_the_variable(
+    env: dict[str, str], names: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=names):
+        Settings.from_env(env, dotenv_path=tmp_path / "none.env")
