@@ -1,4 +1,5 @@
-"""The composition root: ``python -m bot [run|migrate|import-opd|seed-demo|dedup-check]``.
+"""The composition root: ``python -m bot [run|migrate|import-opd|seed-demo|dedup-check|
+programme|holiday|stage]``.
 
 It builds settings, database, core, channels and the web server, in that order, and owns
 their lifecycle. Nothing imports this module.
@@ -137,6 +138,22 @@ def parser() -> argparse.ArgumentParser:
     opd.add_argument("file", type=Path)
     sub.add_parser("seed-demo", help="load the demo Pemda (Kabupaten Sukamaju)")
     sub.add_parser("dedup-check", help="check ideas in files for near-duplicates", add_help=False)
+    programme = sub.add_parser("programme", help="programmes and their 5D stage dates")
+    programme_sub = programme.add_subparsers(dest="programme_command", required=True)
+    programme_import = programme_sub.add_parser("import", help="load programmes from CSV/XLSX")
+    programme_import.add_argument("file", type=Path)
+    programme_sub.add_parser("show", help="every programme, its stages, and today's stage")
+    holiday = sub.add_parser("holiday", help="closed days Bappeda adds to the national calendar")
+    holiday_sub = holiday.add_subparsers(dest="holiday_command", required=True)
+    holiday_add = holiday_sub.add_parser("add", help="close a day")
+    holiday_add.add_argument("date")
+    holiday_add.add_argument("reason")
+    holiday_remove = holiday_sub.add_parser("remove", help="open a day Bappeda closed")
+    holiday_remove.add_argument("date")
+    holiday_sub.add_parser("list", help="Bappeda's days, national holidays and cuti bersama")
+    stage = sub.add_parser("stage", help="move an idea to a stage and tell its people")
+    stage.add_argument("idea_id", type=int)
+    stage.add_argument("stage")
     return root
 
 
@@ -164,6 +181,20 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(import_opd(settings, args.file))
     if command == "seed-demo":
         return asyncio.run(seed(settings))
+    if command in ("programme", "holiday", "stage"):
+        from bot.calendar import cli as calendar_cli
+
+        if command == "programme" and args.programme_command == "import":
+            return asyncio.run(calendar_cli.import_programmes(settings, args.file))
+        if command == "programme":
+            return asyncio.run(calendar_cli.show_programmes(settings))
+        if command == "holiday" and args.holiday_command == "add":
+            return asyncio.run(calendar_cli.add_holiday(settings, args.date, args.reason))
+        if command == "holiday" and args.holiday_command == "remove":
+            return asyncio.run(calendar_cli.remove_holiday(settings, args.date))
+        if command == "holiday":
+            return asyncio.run(calendar_cli.list_holidays(settings))
+        return asyncio.run(calendar_cli.move_stage(settings, args.idea_id, args.stage))
     parser().print_help()
     return 2
 
