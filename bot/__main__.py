@@ -1,4 +1,5 @@
-"""The composition root: ``python -m bot [run|migrate|import-opd|seed-demo|dedup-check]``.
+"""The composition root: ``python -m bot [run|migrate|import-opd|seed-demo|dedup-check|
+programme|holiday|stage]``.
 
 It builds settings, database, core, channels and the web server, in that order, and owns
 their lifecycle. Nothing imports this module.
@@ -206,6 +207,22 @@ def parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("schedule", help="what SASI sends by itself at a moment (TSV)")
     plan.add_argument("--at", help="ISO date and time (local time unless a zone is given)")
     plan.add_argument("--dry-run", action="store_true", help="print only; queue nothing")
+    programme = sub.add_parser("programme", help="programmes and their 5D stage dates")
+    programme_sub = programme.add_subparsers(dest="programme_command", required=True)
+    programme_import = programme_sub.add_parser("import", help="load programmes from CSV/XLSX")
+    programme_import.add_argument("file", type=Path)
+    programme_sub.add_parser("show", help="every programme, its stages, and today's stage")
+    holiday = sub.add_parser("holiday", help="closed days Bappeda adds to the national calendar")
+    holiday_sub = holiday.add_subparsers(dest="holiday_command", required=True)
+    holiday_add = holiday_sub.add_parser("add", help="close a day")
+    holiday_add.add_argument("date")
+    holiday_add.add_argument("reason")
+    holiday_remove = holiday_sub.add_parser("remove", help="open a day Bappeda closed")
+    holiday_remove.add_argument("date")
+    holiday_sub.add_parser("list", help="Bappeda's days, national holidays and cuti bersama")
+    stage = sub.add_parser("stage", help="move an idea to a stage and tell its people")
+    stage.add_argument("idea_id", type=int)
+    stage.add_argument("stage")
     return root
 
 
@@ -235,6 +252,20 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(seed(settings))
     if command == "schedule":
         return asyncio.run(schedule(settings, args.at, args.dry_run))
+    if command in ("programme", "holiday", "stage"):
+        from bot.calendar import cli as calendar_cli
+
+        if command == "programme" and args.programme_command == "import":
+            return asyncio.run(calendar_cli.import_programmes(settings, args.file))
+        if command == "programme":
+            return asyncio.run(calendar_cli.show_programmes(settings))
+        if command == "holiday" and args.holiday_command == "add":
+            return asyncio.run(calendar_cli.add_holiday(settings, args.date, args.reason))
+        if command == "holiday" and args.holiday_command == "remove":
+            return asyncio.run(calendar_cli.remove_holiday(settings, args.date))
+        if command == "holiday":
+            return asyncio.run(calendar_cli.list_holidays(settings))
+        return asyncio.run(calendar_cli.move_stage(settings, args.idea_id, args.stage))
     parser().print_help()
     return 2
 

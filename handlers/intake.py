@@ -26,6 +26,7 @@ from storage.models import (
     SimilarityDecisionKind,
     Stage,
 )
+from storage.programmes import current_programme
 from storage.queries import ideas_by_id, opds_by_id
 
 log = logging.getLogger(__name__)
@@ -507,6 +508,7 @@ async def _save(ctx: StepContext, frame: Frame) -> Transition:
     if missing:
         # Only reachable with a damaged draft; ask again rather than save half an idea.
         return goto(missing[0] if missing[0] != "opd_id" else "opd")
+    programme = await current_programme(ctx.session, ctx.now.astimezone(ctx.timezone).date())
     idea = Idea(
         name=str(data["name"]),
         problem=str(data["problem"]),
@@ -524,6 +526,7 @@ async def _save(ctx: StepContext, frame: Frame) -> Transition:
         stage=Stage.DIAGNOSE,
         status=IdeaStatus.SUBMITTED,
         replication_of_id=data.get("replication_of"),
+        programme_id=programme.id if programme else None,
         created_at=ctx.now,
         updated_at=ctx.now,
     )
