@@ -590,7 +590,11 @@ class FakeTelegramApi:
             if method in _SENDS:
                 if not self.sends_open.is_set():
                     self.held += 1
+                    self._notify()
                     await self.sends_open.wait()
+                    if request.transport is None or request.transport.is_closing():
+                        # The bot died waiting: Telegram never took this message.
+                        return _error(500, "connection lost")
                 flood = self._flood(params)
                 if flood is not None:
                     return flood
