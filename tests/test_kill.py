@@ -77,7 +77,7 @@ async def test_a_reply_in_flight_at_a_kill_arrives_after_the_restart(
     fake: FakeTelegramApi, tmp_path: Path, database_url: str
 ) -> None:
     env = _env(tmp_path, fake)
-    Path(env["SASI_DATA_DIR"]).mkdir(parents=True)
+    (tmp_path / "data").mkdir()
     await _run(env, "migrate")
     await _run(env, "import-opd", str(ROOT / "bot" / "demo_data" / "opds.csv"))
     log = tmp_path / "bot.log"
