@@ -196,7 +196,7 @@ async def open_core(
                 outbox,
                 clock=clock,
                 open_hours=scheduler.working_time,
-                still_due=scheduler.still_due,
+                compose=scheduler.compose,
             ),
             scheduler=scheduler,
         )

@@ -1,8 +1,12 @@
 """Channel rate limits, kept by the sender (and told about the replies channels send).
 
 Telegram: about 30 messages a second overall, one a second per chat, 20 a minute per group;
-WhatsApp Cloud API: 80 a second per number. Counted in sliding windows with a small margin,
-so a burst that Telegram's own clock would see as 31 in a second never happens.
+WhatsApp Cloud API: 80 a second per number. Counted in sliding windows with a small margin.
+
+A send counts from when its answer came back, and holds its place while it is in flight:
+Telegram counts arrivals, and an arrival lies between our request and its answer, so
+spacing requests by answers bounds what Telegram sees whatever the network's jitter
+(spacing them by when they left let a slow request and a fast one arrive together).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-MARGIN = 0.03  # windows a little longer than the channel's, for clock and network jitter
+MARGIN = 0.02  # windows a little longer than the channel's, for the clocks' differences
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,9 @@ class RateLimiter:
     def __init__(self, limits: ChannelLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self._clock = clock
-        self._recent: deque[float] = deque()
+        self._recent: deque[float] = deque()  # when recent sends were answered
+        self._in_flight = 0
+        self._chats_in_flight: set[str] = set()
         self._chat_last: dict[str, float] = {}
         self._groups: dict[str, deque[float]] = {}
         self._paused_until = 0.0
@@ -50,19 +56,22 @@ class RateLimiter:
         now = self._clock()
         wait = max(0.0, self._paused_until - now)
         limits = self.limits
+        if chat in self._chats_in_flight and (limits.per_chat_seconds or self._is_group(chat)):
+            wait = max(wait, 0.005)  # the answer to the last one comes first
         if limits.per_second:
             window = 1.0 + MARGIN
             while self._recent and now - self._recent[0] >= window:
                 self._recent.popleft()
-            if len(self._recent) >= limits.per_second:
-                wait = max(wait, self._recent[0] + window - now)
-        if limits.group_per_minute and limits.is_group(chat):
+            if len(self._recent) + self._in_flight >= limits.per_second:
+                oldest = self._recent[0] + window - now if self._recent else 0.005
+                wait = max(wait, oldest, 0.001)
+        if self._is_group(chat):
             sent = self._groups.get(chat)
             if sent is not None:
                 window = 60.0 * (1 + MARGIN)
                 while sent and now - sent[0] >= window:
                     sent.popleft()
-                if len(sent) >= limits.group_per_minute:
+                if len(sent) >= (limits.group_per_minute or 0):
                     wait = max(wait, sent[0] + window - now)
         elif limits.per_chat_seconds:
             last = self._chat_last.get(chat)
@@ -70,12 +79,25 @@ class RateLimiter:
                 wait = max(wait, last + limits.per_chat_seconds * (1 + MARGIN) - now)
         return wait
 
+    def start(self, chat: str) -> None:
+        """A send to ``chat`` leaves now: it holds its place until :meth:`done`."""
+        self._in_flight += 1
+        self._chats_in_flight.add(chat)
+
+    def done(self, chat: str, count: int = 1) -> None:
+        """The send started for ``chat`` was answered (``count`` messages, 0 if none went)."""
+        self._in_flight = max(0, self._in_flight - 1)
+        self._chats_in_flight.discard(chat)
+        if count:
+            self.note(chat, count)
+
     def note(self, chat: str, count: int = 1) -> None:
-        """Count ``count`` messages sent to ``chat`` now (the sender's and the replies')."""
+        """Count ``count`` messages sent to ``chat`` and answered now (the sender's, and the
+        replies channels send themselves)."""
         now = self._clock()
         for _ in range(count):
             self._recent.append(now)
-        if self.limits.group_per_minute and self.limits.is_group(chat):
+        if self._is_group(chat):
             self._groups.setdefault(chat, deque()).extend([now] * count)
         elif self.limits.per_chat_seconds:
             self._chat_last[chat] = now
@@ -85,6 +107,9 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Flood control from the channel: nothing goes out for ``seconds``."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def _is_group(self, chat: str) -> bool:
+        return bool(self.limits.group_per_minute) and self.limits.is_group(chat)
 
     def _forget(self, now: float) -> None:
         horizon = self.limits.per_chat_seconds * (1 + MARGIN)

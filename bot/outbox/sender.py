@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.outbox.errors import Blocked, NoTemplate, Permanent, RateLimited, SendError, Transient
+from bot.outbox.errors import Blocked, NoTemplate, Permanent, RateLimited, SendError
 from bot.outbox.limits import UNLIMITED, ChannelLimits, RateLimiter
 from handlers.messages import Reply, TemplateCall, coalesce, reply_from_json, template_from_json
 from storage.models import utcnow
@@ -51,7 +51,8 @@ class OpenHours(Protocol):
     def next_open(self, moment: datetime) -> datetime: ...
 
 
-StillDue = Callable[[Claimed], Awaitable[bool]]
+# Composes a scheduled row's words at send time; None when it is no longer due.
+Compose = Callable[[Claimed], Awaitable[tuple[list[Reply], TemplateCall | None] | None]]
 Clock = Callable[[], datetime]
 
 
@@ -67,14 +68,14 @@ class OutboxSender:
         *,
         clock: Clock = utcnow,
         open_hours: Callable[[], Awaitable[OpenHours]] | None = None,
-        still_due: StillDue | None = None,
+        compose: Compose | None = None,
         on_blocked: Callable[[str, str], Awaitable[None]] | None = None,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self.store = store
         self.clock = clock
         self._open_hours = open_hours
-        self._still_due = still_due
+        self.compose = compose
         self.on_blocked = on_blocked
         self._poll = poll_seconds
         self.ports: dict[str, Port] = {}
@@ -147,88 +148,105 @@ class OutboxSender:
             if row.lease_until - utcnow() < LEASE_MARGIN:
                 await self.store.postpone(row.id, self.clock())  # another pass sends it
                 continue
-            replies = await self._prepare(row, open_hours)
-            if replies is None:
+            prepared = await self._prepare(row, open_hours)
+            if prepared is None:
                 continue
             await slots.acquire()
-            limiter.note(row.recipient, max(1, len(replies)))
-            task = asyncio.create_task(self._send_released(port, row, replies, slots))
+            limiter.start(row.recipient)
+            task = asyncio.create_task(self._send_released(port, row, *prepared, slots))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         return len(rows)
 
-    async def _prepare(self, row: Claimed, open_hours: OpenHours | None) -> list[Reply] | None:
-        """The replies still to send, or None when the row was settled here."""
+    async def _prepare(
+        self, row: Claimed, open_hours: OpenHours | None
+    ) -> tuple[list[Reply], TemplateCall | None] | None:
+        """What is still to send, or None when the row was settled here."""
         now = self.clock()
         if row.working_time and open_hours is not None and not open_hours.is_open(now):
             await self.store.postpone(row.id, open_hours.next_open(now))
             return None
-        if self._still_due is not None and not await self._still_due(row):
-            await self.store.finish(row.id, OutboxState.CANCELLED, "no longer due", now=now)
-            return None
-        replies = coalesce([reply_from_json(r) for r in row.payload.get("replies") or ()])
-        remaining = replies[row.parts_sent :]
+        if "notice" in row.payload and self.compose is not None:
+            composed = await self.compose(row)
+            if composed is None:
+                await self.store.finish(row.id, OutboxState.CANCELLED, "no longer due", now=now)
+                return None
+            replies, template = composed
+        else:
+            replies = [reply_from_json(r) for r in row.payload.get("replies") or ()]
+            template = template_from_json(row.payload.get("template"))
+        remaining = coalesce(replies)[row.parts_sent :]
         if not remaining:
             await self.store.finish(row.id, OutboxState.SENT, now=now)
             return None
-        return remaining
+        return remaining, template
 
     async def _send_released(
-        self, port: Port, row: Claimed, replies: list[Reply], slots: asyncio.Semaphore
+        self,
+        port: Port,
+        row: Claimed,
+        replies: list[Reply],
+        template: TemplateCall | None,
+        slots: asyncio.Semaphore,
     ) -> None:
+        sent = 0
         try:
-            await self._send(port, row, replies)
+            sent = await self._send(port, row, replies, template)
         except Exception:
             log.exception("recording the send of outbox message %s failed", row.id)
         finally:
+            self.limiter(port.name).done(row.recipient, sent)
             slots.release()
 
-    async def _send(self, port: Port, row: Claimed, replies: list[Reply]) -> None:
-        template = template_from_json(row.payload.get("template"))
+    async def _send(
+        self, port: Port, row: Claimed, replies: list[Reply], template: TemplateCall | None
+    ) -> int:
+        """Send one row and record the result; how many messages went out (an estimate)."""
         store = self.store
         try:
             await port.deliver(row.recipient, replies, template=template)
-        except RateLimited as exc:
+        except SendError as exc:
+            await self._failed(port, row, exc)
+            return exc.sent
+        except Exception as exc:
+            await self._failed(port, row, exc)
+            return 0
+        await store.finish(
+            row.id,
+            OutboxState.SENT,
+            now=self.clock(),
+            forget_payload=bool(row.payload.get("sensitive")),
+        )
+        return len(replies)
+
+    async def _failed(self, port: Port, row: Claimed, exc: Exception) -> None:
+        """Record why a row did not go out, and when it is tried again, if ever."""
+        store = self.store
+        now = self.clock()
+        sent = row.parts_sent + (exc.sent if isinstance(exc, SendError) else 0)
+        if isinstance(exc, RateLimited):
             self.limiter(port.name).pause(exc.retry_after)
             log.warning("%s flood control: waiting %.1f s", port.name, exc.retry_after)
-            await store.retry(
-                row.id,
-                self.clock() + timedelta(seconds=exc.retry_after),
-                exc.reason,
-                parts_sent=row.parts_sent + exc.sent,
-                count=False,
-            )
-        except Blocked as exc:
-            await store.finish(row.id, OutboxState.BLOCKED, exc.reason, now=self.clock())
+            due = now + timedelta(seconds=exc.retry_after)
+            await store.retry(row.id, due, exc.reason, parts_sent=sent, count=False)
+        elif isinstance(exc, Blocked):
+            await store.finish(row.id, OutboxState.BLOCKED, exc.reason, now=now)
             if self.on_blocked is not None:
                 await self.on_blocked(port.name, row.recipient)
-        except NoTemplate as exc:
+        elif isinstance(exc, NoTemplate):
             log.error("outbox message %s not sent: %s", row.id, exc.reason)
-            await store.finish(row.id, OutboxState.NO_TEMPLATE, exc.reason, now=self.clock())
-        except (Transient, Permanent, SendError, Exception) as exc:
+            await store.finish(row.id, OutboxState.NO_TEMPLATE, exc.reason, now=now)
+        else:
             reason = exc.reason if isinstance(exc, SendError) else f"{type(exc).__name__}: {exc}"
-            sent = exc.sent if isinstance(exc, SendError) else 0
             attempts = row.attempts + 1
             if isinstance(exc, Permanent) or attempts >= MAX_ATTEMPTS:
                 log.error("outbox message %s failed for good: %s", row.id, reason)
-                await store.finish(row.id, OutboxState.FAILED, reason, now=self.clock())
+                await store.finish(row.id, OutboxState.FAILED, reason, now=now)
             else:
                 log.warning("outbox message %s failed (%s); retrying", row.id, reason)
-                await store.retry(
-                    row.id,
-                    self.clock() + backoff(attempts),
-                    reason,
-                    parts_sent=row.parts_sent + sent,
-                )
-        else:
-            await store.finish(
-                row.id,
-                OutboxState.SENT,
-                now=self.clock(),
-                forget_payload=bool(row.payload.get("sensitive")),
-            )
+                await store.retry(row.id, now + backoff(attempts), reason, parts_sent=sent)
 
 
 def _soonest(waiting: deque[Claimed], limiter: RateLimiter) -> tuple[int, float]:

@@ -21,31 +21,20 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.calendar.working_time import WorkingTime
 from bot.config import Settings
-from handlers.i18n import Translator
-from handlers.indicators import missing_indicators
-from handlers.messages import outbox_payload
-from handlers.notices import (
-    Notice,
-    monitoring_escalation,
-    monitoring_follow_up,
-    monitoring_prompt,
-    stage_reminder,
-)
-from handlers.stage_outputs import MONITORED_STAGE, STAGE_OUTPUTS, StageOutput, deadline
+from handlers.stage_outputs import MONITORED_STAGE, STAGE_OUTPUTS, Output, StageOutput, deadline
 from storage.models import (
     ActionPlanItem,
     Idea,
-    IdeaAttachment,
     IdeaStatus,
     Identity,
     MonitoringReport,
-    Opd,
     Programme,
     Role,
     User,
@@ -55,11 +44,14 @@ from storage.outbox import NewMessage, OutboxMessage, OutboxState
 from storage.programmes import all_programmes, current_programme
 
 ACTIVE = (IdeaStatus.SUBMITTED, IdeaStatus.VERIFIED)
+_IDEAS = cast(Table, Idea.__table__)
+_USERS = cast(Table, User.__table__)
+_IDENTITIES = cast(Table, Identity.__table__)
 SCHEDULED_KINDS = ("reminder", "monitoring", "follow_up", "escalation")
 PRIORITY = {"reminder": 5, "monitoring": 5, "follow_up": 6, "escalation": 4}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Due:
     """One message due at the moment asked about (or recorded as skipped)."""
 
@@ -71,15 +63,13 @@ class Due:
     recipient_nip: str | None
     channel: str
     recipient: str
-    notice: Notice | None  # None: recorded as skipped, never sent
+    spec: dict[str, Any]  # what the message is about; its words are composed at send time
     skipped: bool = False
 
 
 @dataclass
 class _Person:
-    name: str
     nip: str | None
-    locale: str | None
     channel: str | None = None
     recipient: str | None = None
 
@@ -96,10 +86,10 @@ class DueComputation:
         self.hours = hours
         self.today = now.astimezone(settings.tz).date()
         self._people: dict[int, _Person] = {}
-        self._translators: dict[str, Translator] = {}
 
     async def run(self, *, include_existing: bool = False) -> list[Due]:
         existing = set() if include_existing else await self._existing_keys()
+        await self._load_people()
         found = [*await self._reminders(), *await self._monitoring()]
         return [d for d in found if d.key not in existing and d.channel]
 
@@ -111,52 +101,71 @@ class DueComputation:
             return []
         current = await current_programme(self.session, self.today)
         stages = sorted({s for o in STAGE_OUTPUTS for s in o.idea_stages})
-        rows = (
-            await self.session.execute(
-                select(
-                    Idea.id, Idea.name, Idea.owner_id, Idea.stage, Idea.launch_date,
-                    Idea.programme_id,
-                ).where(Idea.stage.in_(stages), Idea.status.in_(ACTIVE), Idea.owner_id.is_not(None))
-            )
-        ).all()  # fmt: skip
+        ideas = _IDEAS.c  # plain columns: no ORM loading for 100,000 rows
+        query = select(
+            ideas.id, ideas.owner_id, ideas.stage, ideas.launch_date,
+            ideas.programme_id,
+        ).where(ideas.stage.in_(stages), ideas.status.in_(ACTIVE), ideas.owner_id.is_not(None))
+        rows = (await self.session.execute(query)).all()  # fmt: skip
         if not rows:
             return []
         planned = set(await self.session.scalars(select(ActionPlanItem.idea_id).distinct()))
         found: list[Due] = []
-        windows: dict[tuple[int, str], tuple[int, list[tuple[int, datetime]]] | None] = {}
-        for idea_id, name, owner_id, stage, launch_date, programme_id in rows:
+        # Per programme and output, what each idea missing it is due (shared by them all).
+        plans: dict[tuple[int, Output], list[tuple[str, datetime, dict[str, Any], bool]]] = {}
+        for idea_id, owner_id, stage, launch_date, programme_id in rows:
             programme = programmes.get(programme_id) if programme_id else current
             if programme is None:
                 continue
             for output in STAGE_OUTPUTS:
                 if stage not in output.idea_stages:
                     continue
-                if output.output.value == "action_plan" and idea_id in planned:
+                if output.output is Output.ACTION_PLAN and idea_id in planned:
                     continue
-                if output.output.value == "launch_date" and launch_date is not None:
+                if output.output is Output.LAUNCH_DATE and launch_date is not None:
                     continue
-                cache_key = (programme.id, output.output.value)
-                if cache_key not in windows:
-                    windows[cache_key] = self._reminder_window(programme, output)
-                window = windows[cache_key]
-                if window is None:
+                plan_key = (programme.id, output.output)
+                plan = plans.get(plan_key)
+                if plan is None:
+                    plan = plans[plan_key] = self._reminder_plan(programme, output)
+                if not plan:
                     continue
-                current_index, moments = window
-                end = deadline(programme, output)
-                assert end is not None
-                for index, (days, moment) in enumerate(moments[: current_index + 1]):
-                    skipped = index < current_index
+                person = self._person(owner_id or 0)
+                for suffix, moment, spec, skipped in plan:
                     found.append(
-                        await self._reminder(
-                            idea_id, name, owner_id or 0, output, end, days, moment, skipped
+                        Due(
+                            f"reminder:{idea_id}{suffix}", "reminder", moment, idea_id,
+                            owner_id or 0, person.nip, person.channel or "",
+                            person.recipient or "", spec, skipped,
                         )
-                    )
+                    )  # fmt: skip
         return found
+
+    def _reminder_plan(
+        self, programme: Programme, output: StageOutput
+    ) -> list[tuple[str, datetime, dict[str, Any], bool]]:
+        """The reminders of this output to record now: the one due (and, as skipped, those
+        before it): key suffix, moment, what it is about, skipped."""
+        window = self._reminder_window(programme, output)
+        if window is None:
+            return []
+        end, current, moments = window
+        stage = output.stage.value
+        return [
+            (
+                f":{stage}:{days}",
+                moment,
+                {"kind": "reminder", "stage": stage, "deadline": end.isoformat(), "days": days},
+                index < current,
+            )
+            for index, (days, moment) in enumerate(moments[: current + 1])
+        ]
 
     def _reminder_window(
         self, programme: Programme, output: StageOutput
-    ) -> tuple[int, list[tuple[int, datetime]]] | None:
-        """The reminder due now for this programme's output, by index, with every moment."""
+    ) -> tuple[date, int, list[tuple[int, datetime]]] | None:
+        """The deadline of this programme's output, the reminder due now (by index), and
+        every reminder's moment."""
         end = deadline(programme, output)
         if end is None:
             return None
@@ -176,43 +185,7 @@ class DueComputation:
             following = moments[index + 1][1] if index + 1 < len(moments) else after_deadline
             if moment <= self.now < following:
                 current = index
-        return None if current is None else (current, moments)
-
-    async def _reminder(
-        self,
-        idea_id: int,
-        name: str,
-        owner_id: int,
-        output: StageOutput,
-        end: date,
-        days: int,
-        moment: datetime,
-        skipped: bool,
-    ) -> Due:
-        person = await self._person(owner_id)
-        notice = None
-        if not skipped:
-            notice = stage_reminder(
-                self._t(person),
-                person=person.name,
-                idea_id=idea_id,
-                idea_name=name,
-                output=output,
-                deadline=end,
-                days_before=days,
-            )
-        return Due(
-            key=f"reminder:{idea_id}:{output.stage.value}:{days}",
-            kind="reminder",
-            due_at=moment,
-            idea_id=idea_id,
-            user_id=owner_id,
-            recipient_nip=person.nip,
-            channel=person.channel or "",
-            recipient=person.recipient or "",
-            notice=notice,
-            skipped=skipped,
-        )
+        return None if current is None else (end, current, moments)
 
     # -- monthly monitoring ------------------------------------------------------------------
 
@@ -261,23 +234,18 @@ class DueComputation:
             )
         )
         prompted = await self._sent_prompts(period)
-        proven = await self._proven_indicators()
         found: list[Due] = []
         overdue: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
         for idea_id, name, owner, opd_id, launch_date in rows:
             owner_id = owner or 0  # never 0: the query wants an owner
             if idea_id in reported or (launch_date is not None and launch_date > prompt_day):
                 continue
-            person = await self._person(owner_id)
-            t = self._t(person)
+            person = self._person(owner_id)
+            spec = {"kind": "monitoring", "period": period}
             found.append(
                 self._due(
                     f"monitoring:{idea_id}:{period}", "monitoring", moment, idea_id, owner_id,
-                    person,
-                    monitoring_prompt(
-                        t, person=person.name, idea_id=idea_id, idea_name=name, period=period,
-                        missing=missing_indicators(proven.get(idea_id, set())),
-                    ),
+                    person, spec,
                 )
             )  # fmt: skip
             sent_at = prompted.get(idea_id)
@@ -288,11 +256,7 @@ class DueComputation:
                 found.append(
                     self._due(
                         f"follow_up:{idea_id}:{period}", "follow_up", follow_at, idea_id,
-                        owner_id, person,
-                        monitoring_follow_up(
-                            t, person=person.name, idea_id=idea_id, idea_name=name,
-                            period=period,
-                        ),
+                        owner_id, person, {"kind": "follow_up", "period": period},
                     )
                 )  # fmt: skip
             if opd_id is not None and self.now >= self._after_working_days(
@@ -318,12 +282,6 @@ class DueComputation:
         ):
             if opd_id is not None:
                 coordinators[opd_id].append(user_id)
-        opd_names: dict[int, str] = {
-            opd_id: name
-            for opd_id, name in await self.session.execute(
-                select(Opd.id, Opd.name).where(Opd.id.in_(list(overdue)))
-            )
-        }
         found: list[Due] = []
         for opd_id, ideas in overdue.items():
             # When the last of them became overdue: the escalation is due from then.
@@ -331,16 +289,14 @@ class DueComputation:
                 self._after_working_days(prompted[i], self.settings.escalation_days)
                 for i, _, _ in ideas
             )
+            spec = {
+                "kind": "escalation",
+                "opd_id": opd_id,
+                "period": period,
+                "ideas": [i for i, _, _ in ideas],
+            }
             for coordinator_id in coordinators.get(opd_id, []):
-                person = await self._person(coordinator_id)
-                listed = [(i, name, (await self._person(o)).name) for i, name, o in ideas]
-                notice = monitoring_escalation(
-                    self._t(person),
-                    coordinator=person.name,
-                    opd=opd_names.get(opd_id, "-"),
-                    period=period,
-                    overdue=listed,
-                )
+                person = self._person(coordinator_id)
                 found.append(
                     self._due(
                         f"escalation:{opd_id}:{period}:{coordinator_id}",
@@ -349,7 +305,7 @@ class DueComputation:
                         None,
                         coordinator_id,
                         person,
-                        notice,
+                        spec,
                     )
                 )
         return found
@@ -366,45 +322,30 @@ class DueComputation:
         )
         return {idea_id: sent_at for idea_id, sent_at in rows if idea_id and sent_at}
 
-    async def _proven_indicators(self) -> dict[int, set[str]]:
-        proven: dict[int, set[str]] = defaultdict(set)
-        rows = await self.session.execute(
-            select(IdeaAttachment.idea_id, IdeaAttachment.indicator)
-            .join(Idea, Idea.id == IdeaAttachment.idea_id)
-            .where(Idea.stage == MONITORED_STAGE, IdeaAttachment.indicator.is_not(None))
-            .distinct()
-        )
-        for idea_id, indicator in rows:
-            proven[idea_id].add(str(indicator))
-        return proven
-
     async def _existing_keys(self) -> set[str]:
         rows = await self.session.scalars(
             select(OutboxMessage.key).where(OutboxMessage.kind.in_(SCHEDULED_KINDS))
         )
         return set(rows)
 
-    async def _person(self, user_id: int) -> _Person:
-        if not self._people:
-            await self._load_people()
-        return self._people.get(user_id) or _Person(name="", nip=None, locale=None)
+    def _person(self, user_id: int) -> _Person:
+        return self._people.get(user_id) or _Person(nip=None)
 
     async def _load_people(self) -> None:
-        """Everyone at once: names, NIPs, languages, and where to reach them."""
-        for user_id, name, nip, locale in await self.session.execute(
-            select(User.id, User.full_name, User.nip, User.locale)
-        ):
-            self._people[user_id] = _Person(name or "", nip, locale)
+        """Everyone at once: NIPs (for the operators' view) and where to reach them."""
+        users, identities = _USERS.c, _IDENTITIES.c
+        for user_id, nip in await self.session.execute(select(users.id, users.nip)):
+            self._people[user_id] = _Person(nip)
         oldest = datetime.min.replace(tzinfo=self.now.tzinfo)
         best: dict[int, tuple[bool, datetime, int]] = {}
         for identity_id, user_id, channel, external_id, last in await self.session.execute(
             select(
-                Identity.id,
-                Identity.user_id,
-                Identity.channel,
-                Identity.external_id,
-                Identity.last_inbound_at,
-            ).where(Identity.blocked_at.is_(None))
+                identities.id,
+                identities.user_id,
+                identities.channel,
+                identities.external_id,
+                identities.last_inbound_at,
+            ).where(identities.blocked_at.is_(None))
         ):
             # As storage.queries.preferred_identity: the channel last written from.
             rank = (channel != "terminal", last or oldest, identity_id)
@@ -414,12 +355,6 @@ class DueComputation:
             best[user_id] = rank
             person.channel, person.recipient = channel, external_id
 
-    def _t(self, person: _Person) -> Translator:
-        locale = person.locale or self.settings.locale
-        if locale not in self._translators:
-            self._translators[locale] = Translator(locale)
-        return self._translators[locale]
-
     @staticmethod
     def _due(
         key: str,
@@ -428,7 +363,7 @@ class DueComputation:
         idea_id: int | None,
         user_id: int,
         person: _Person,
-        notice: Notice,
+        spec: dict[str, Any],
     ) -> Due:
         return Due(
             key=key,
@@ -439,7 +374,7 @@ class DueComputation:
             recipient_nip=person.nip,
             channel=person.channel or "",
             recipient=person.recipient or "",
-            notice=notice,
+            spec=spec,
         )
 
 
@@ -447,7 +382,7 @@ def as_messages(found: Iterable[Due]) -> list[NewMessage]:
     """The outbox rows for what is due (skipped ones recorded as such)."""
     rows: list[NewMessage] = []
     for due in found:
-        payload = outbox_payload(due.notice.replies, due.notice.template) if due.notice else {}
+        payload: dict[str, Any] = {} if due.skipped else {"notice": due.spec}
         rows.append(
             NewMessage(
                 key=due.key,

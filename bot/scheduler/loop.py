@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 from bot.calendar.working_time import WorkingTime, load_working_time
 from bot.config import Settings
+from bot.scheduler.compose import Composed, NoticeComposer
 from bot.scheduler.due import Due, DueComputation, as_messages
-from bot.scheduler.relevance import still_due
 from storage.db import Database
 from storage.outbox import Claimed, OutboxStore, add_messages
 
@@ -38,6 +38,7 @@ class Scheduler:
         self.settings = settings
         self.outbox = outbox
         self.clock = clock  # () -> aware datetime; the engine's and the sender's clock
+        self._composer = NoticeComposer(database, settings.locale)
         self._hours: tuple[datetime, WorkingTime] | None = None
         self._last_housekeeping: datetime | None = None
 
@@ -85,8 +86,9 @@ class Scheduler:
                 log.info("housekeeping: %d outbox rows, %d updates deleted", outbox_rows, updates)
         return added
 
-    async def still_due(self, row: Claimed) -> bool:
-        return await still_due(self.database, row)
+    async def compose(self, row: Claimed) -> Composed | None:
+        """A scheduled row's words, composed at send time (None: no longer due)."""
+        return await self._composer.compose(row)
 
     async def run(self, stop: asyncio.Event, wake: Callable[[], None] | None = None) -> None:
         while not stop.is_set():
