@@ -14,7 +14,7 @@ from handlers.context import StepContext
 from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay, text_problem
 from handlers.idea_fields import AFFAIRS, FIELD_ORDER, FORMS, INITIATORS, TEXT_LIMITS
 from handlers.messages import Reply
-from handlers.money import format_rupiah, parse_rupiah
+from handlers.money import format_rupiah, read_rupiah
 from handlers.opd_picker import OpdPicker, Picked, Problem
 from handlers.text import has_word_character, one_line, shorten
 from storage.models import (
@@ -352,21 +352,48 @@ flow.add("opd", ask_opd, answer_opd)
 # -- budget and attachments (both optional) ------------------------------------------------------
 
 
+BUDGET_AMOUNT = "budget:amount:"
+
+
 async def ask_budget(ctx: StepContext, frame: Frame) -> Reply:
-    return Reply(ctx.t("intake.ask_budget"), choices=(choice("budget:skip", ctx.t("intake.skip")),))
+    t = ctx.t
+    skip = choice("budget:skip", t("intake.skip"))
+    readings: list[int] = frame.data.get("budget_readings") or []
+    if readings:
+        # The typed amount could mean more than one sum: ask, never guess.
+        options = [choice(f"{BUDGET_AMOUNT}{n}", format_rupiah(n, t.locale)) for n in readings]
+        typed = str(frame.data.get("budget_typed") or "")
+        return Reply(t("intake.budget_which", typed=typed), choices=(*options, skip))
+    return Reply(t("intake.ask_budget"), choices=(skip,))
 
 
 async def answer_budget(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    readings: list[int] = frame.data.get("budget_readings") or []
     if answer.choice == "budget:skip":
-        frame.data["budget"] = None
-        return goto(_next(frame, "budget"))
+        return _set_budget(frame, None)
+    if answer.choice is not None and answer.choice.startswith(BUDGET_AMOUNT):
+        raw = answer.choice.removeprefix(BUDGET_AMOUNT)
+        if not raw.isdigit() or int(raw) not in readings:
+            return stay(Reply(ctx.t("input.stale_button")))
+        return _set_budget(frame, int(raw))
     if problem := text_problem(ctx, answer):
         return stay(problem)
     assert answer.text is not None
-    amount = parse_rupiah(answer.text)
-    if amount is None:
+    found = read_rupiah(answer.text)
+    if not found:
+        frame.data["budget_readings"] = None
         return stay(Reply(ctx.t("intake.budget_invalid")))
+    if len(found) == 1:
+        return _set_budget(frame, found[0])
+    frame.data["budget_readings"] = found
+    frame.data["budget_typed"] = shorten(answer.text, 40)
+    return stay()
+
+
+def _set_budget(frame: Frame, amount: int | None) -> Transition:
     frame.data["budget"] = amount
+    frame.data["budget_readings"] = None
+    frame.data["budget_typed"] = None
     return goto(_next(frame, "budget"))
 
 
@@ -428,7 +455,9 @@ async def summary_text(ctx: StepContext, data: dict[str, Any]) -> str:
         "affair": t(f"affair.{data['affair']}") if data.get("affair") else None,
         "initiator": t(f"initiator.{data['initiator']}") if data.get("initiator") else None,
         "opd": opd.name if opd else None,
-        "budget": format_rupiah(int(budget)) if budget is not None else t("intake.none"),
+        "budget": format_rupiah(int(budget), t.locale)
+        if budget is not None
+        else t("intake.not_filled"),
         "attachments": ", ".join(a["file_name"] for a in data.get("attachments") or [])
         or t("intake.none"),
     }

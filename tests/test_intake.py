@@ -359,3 +359,37 @@ async def test_joining_ones_own_idea_keeps_the_draft(chat: ChatDriver) -> None:
     assert ID("dup.question") in replies[-1].text  # the same question, the draft intact
     replies = await chat.press("rina", "dup:continue")
     assert replies[-1].text == ID("intake.ask_goal")
+
+
+async def test_a_budget_with_sen_is_read_and_shown_right(chat: ChatDriver) -> None:
+    await _up_to_the_opd_question(chat)
+    await chat.press("rina", "opd:own")
+    replies = await chat.say("rina", "Rp 12.500.000,00")
+    assert replies[-1].text == ID("intake.ask_attachments", count=0)
+    await chat.press("rina", "attach:done")
+    assert f"{ID('field.budget')}: Rp12.500.000\n" in chat.text("rina")
+    await chat.press("rina", "summary:save")
+    [idea] = await ideas(chat.core)
+    assert idea.budget_estimate == 12_500_000
+
+
+async def test_an_amount_with_two_meanings_is_asked_not_guessed(chat: ChatDriver) -> None:
+    await _up_to_the_opd_question(chat)
+    await chat.press("rina", "opd:own")
+    replies = await chat.say("rina", "12.500")
+    assert replies[-1].text == ID("intake.budget_which", typed="12.500")
+    assert [c.title for c in replies[-1].choices] == ["Rp12.500", "Rp12.500.000", ID("intake.skip")]
+    await chat.pick("rina", "Rp12.500.000")
+    assert chat.last["rina"][-1].text == ID("intake.ask_attachments", count=0)
+    await chat.press("rina", "attach:done")
+    await chat.press("rina", "summary:save")
+    [idea] = await ideas(chat.core)
+    assert idea.budget_estimate == 12_500_000
+
+
+async def test_a_skipped_budget_reads_not_filled_in_not_zero(chat: ChatDriver) -> None:
+    await _up_to_the_opd_question(chat)
+    await chat.press("rina", "opd:own")
+    await chat.press("rina", "budget:skip")
+    await chat.press("rina", "attach:done")
+    assert f"{ID('field.budget')}: {ID('intake.not_filled')}" in chat.text("rina")
