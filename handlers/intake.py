@@ -157,6 +157,8 @@ async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> T
     }.get(action)
     if decision is None:
         return stay(Reply(t("input.stale_button")))
+    if decision is SimilarityDecisionKind.JOIN:
+        return await _ask_to_join(ctx, frame, raw_number, target)
     await _record_decisions(ctx, frame, matches, decision, target)
     after = str(frame.data.get("after_check") or "goal")
     if decision is SimilarityDecisionKind.CANCEL:
@@ -168,8 +170,6 @@ async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> T
     idea = ideas.get(target["idea_id"])
     if idea is None:
         return stay(Reply(t("input.stale_button")))
-    if decision is SimilarityDecisionKind.JOIN:
-        return await _join(ctx, idea)
     frame.data["replication_of"] = idea.id
     return goto(after, Reply(t("dup.replication_noted", name=idea.name)))
 
@@ -201,19 +201,66 @@ async def _record_decisions(
     frame.data["decision_ids"] = ids
 
 
-async def _join(ctx: StepContext, idea: Idea) -> Transition:
+async def _ask_to_join(
+    ctx: StepContext, frame: Frame, number: str, target: dict[str, Any] | None
+) -> Transition:
+    """Joining ends the draft: say so and ask first; nothing is recorded until confirmed."""
+    assert target is not None
+    idea = (await ideas_by_id(ctx.session, [target["idea_id"]])).get(target["idea_id"])
+    if idea is None:
+        return stay(Reply(ctx.t("input.stale_button")))
+    if idea.owner_id == ctx.user.id:
+        # Nothing to join; keep the draft and let the person choose again.
+        return stay(Reply(ctx.t("dup.own_idea", name=idea.name)))
+    frame.data["join_number"] = int(number)
+    return goto("join_confirm")
+
+
+async def _join_target(ctx: StepContext, frame: Frame) -> tuple[dict[str, Any], Idea] | None:
+    matches: list[dict[str, Any]] = frame.data.get("matches") or []
+    number = int(frame.data.get("join_number") or 0)
+    if not 1 <= number <= len(matches):
+        return None
+    target = matches[number - 1]
+    idea = (await ideas_by_id(ctx.session, [target["idea_id"]])).get(target["idea_id"])
+    return (target, idea) if idea is not None else None
+
+
+async def ask_join_confirm(ctx: StepContext, frame: Frame) -> Reply:
+    t = ctx.t
+    found = await _join_target(ctx, frame)
+    name = found[1].name if found else ""
+    idea_id = found[1].id if found else 0
+    return Reply(
+        t("dup.join_confirm", id=idea_id, name=name, draft=frame.data.get("name", "")),
+        choices=(
+            choice("join:yes", t("dup.join_yes")),
+            choice("join:back", t("dup.join_back")),
+        ),
+    )
+
+
+async def answer_join_confirm(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
     from handlers.menu import main_menu_choices
 
     t = ctx.t
-    if idea.owner_id == ctx.user.id:
-        # Nothing to join; keep the draft and let the person choose again.
-        return stay(Reply(t("dup.own_idea", name=idea.name)))
+    if answer.choice == "join:back":
+        return goto("duplicates")  # the draft is untouched; the same question again
+    if answer.choice != "join:yes":
+        return stay(Reply(t("input.choose_option")))
+    found = await _join_target(ctx, frame)
+    if found is None:
+        return goto("duplicates", Reply(t("input.stale_button")))
+    target, idea = found
+    matches: list[dict[str, Any]] = frame.data.get("matches") or []
+    await _record_decisions(ctx, frame, matches, SimilarityDecisionKind.JOIN, target)
     if not any(c.user_id == ctx.user.id for c in idea.collaborators):
         ctx.session.add(IdeaCollaborator(idea_id=idea.id, user_id=ctx.user.id))
     return end(Reply(t("dup.joined", name=idea.name, id=idea.id), choices=main_menu_choices(t)))
 
 
 flow.add("duplicates", ask_duplicates, answer_duplicates)
+flow.add("join_confirm", ask_join_confirm, answer_join_confirm)
 
 
 # -- fields with fixed options -----------------------------------------------------------------

@@ -158,7 +158,8 @@ async def test_join_makes_the_submitter_a_collaborator_and_saves_nothing_new(
     chat: ChatDriver,
 ) -> None:
     await _second_submitter_sees_warning(chat)
-    replies = await chat.press("budi", "dup:join:1")
+    await chat.press("budi", "dup:join:1")
+    replies = await chat.press("budi", "join:yes")
     [only] = await ideas(chat.core)
     assert ID("dup.joined", name="SI-JEMPOL", id=only.id) in replies[0].text
     async with chat.core.database.sessions() as session:
@@ -393,3 +394,24 @@ async def test_a_skipped_budget_reads_not_filled_in_not_zero(chat: ChatDriver) -
     await chat.press("rina", "budget:skip")
     await chat.press("rina", "attach:done")
     assert f"{ID('field.budget')}: {ID('intake.not_filled')}" in chat.text("rina")
+
+
+async def test_joining_asks_first_and_says_what_happens_to_the_draft(chat: ChatDriver) -> None:
+    await _second_submitter_sees_warning(chat)
+    [original] = await ideas(chat.core)
+    replies = await chat.press("budi", "dup:join:1")
+    assert replies[-1].text == ID(
+        "dup.join_confirm", id=original.id, name="SI-JEMPOL", draft="LAKON DUKCAPIL"
+    )
+    assert [c.payload for c in replies[-1].choices] == ["join:yes", "join:back"]
+    async with chat.core.database.sessions() as session:
+        assert list(await session.scalars(select(IdeaCollaborator))) == []
+    assert await decisions(chat.core) == []  # nothing decided yet
+    # Going back shows the same duplicate question; the draft is still there.
+    replies = await chat.press("budi", "join:back")
+    assert ID("dup.question") in replies[-1].text
+    await chat.press("budi", "dup:continue")
+    assert chat.last["budi"][-1].text == ID("intake.ask_goal")
+    await chat.say("budi", "/batal")
+    [decision] = await decisions(chat.core)
+    assert decision.decision is SimilarityDecisionKind.CONTINUE
