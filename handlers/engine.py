@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access import Access, is_allowed
+from handlers.choices import choice as make_choice
 from handlers.commands import Command, CommandTable, parse_command
 from handlers.context import StepContext
 from handlers.flow import OFFERED_BELOW, Answer, FlowRegistry, Frame, Transition
@@ -348,7 +349,12 @@ class Engine:
             # the person no longer sees. Show the question; the next message answers it.
             return [Reply(t("flow.welcome_back")), *await self._reask(ctx, state)]
 
-        answer = Answer(text=text, choice=choice, attachments=incoming.attachments)
+        answer = Answer(
+            text=text,
+            choice=choice,
+            attachments=incoming.attachments,
+            offered=len(state.offered),
+        )
         if not state.frames:
             return await self._idle(ctx, state, answer)
         return await self._answer(ctx, state, answer)
@@ -505,6 +511,10 @@ class Engine:
             out = [Reply(t("flow.nothing_to_cancel"))]
         if ctx.user.is_registered:
             out.append(self._menu(ctx))
+        else:
+            # Without registration nothing else works: say so, and offer the way back in.
+            start = make_choice("/mulai", t("registration.start_button"))
+            out.append(Reply(t("registration.start_again"), choices=(start,)))
         return out
 
     async def _refuse(self, ctx: StepContext, state: _State, command: Command) -> list[Reply]:

@@ -11,7 +11,17 @@ from typing import Any
 
 from handlers.choices import choice, paginate, turn_page
 from handlers.context import StepContext
-from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay, text_problem
+from handlers.flow import (
+    Answer,
+    Flow,
+    Frame,
+    Transition,
+    choose_option,
+    end,
+    goto,
+    stay,
+    text_problem,
+)
 from handlers.idea_fields import AFFAIRS, FIELD_ORDER, FORMS, INITIATORS, TEXT_LIMITS
 from handlers.messages import Reply
 from handlers.money import format_rupiah, read_rupiah
@@ -140,7 +150,7 @@ async def ask_duplicates(ctx: StepContext, frame: Frame) -> Reply:
 async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
     t = ctx.t
     if answer.choice is None:
-        return stay(Reply(t("input.choose_option")))
+        return stay(choose_option(ctx, answer))
     matches: list[dict[str, Any]] = frame.data.get("matches") or []
     action, _, raw_number = answer.choice.removeprefix("dup:").partition(":")
     target: dict[str, Any] | None = None
@@ -247,7 +257,7 @@ async def answer_join_confirm(ctx: StepContext, frame: Frame, answer: Answer) ->
     if answer.choice == "join:back":
         return goto("duplicates")  # the draft is untouched; the same question again
     if answer.choice != "join:yes":
-        return stay(Reply(t("input.choose_option")))
+        return stay(choose_option(ctx, answer))
     found = await _join_target(ctx, frame)
     if found is None:
         return goto("duplicates", Reply(t("input.stale_button")))
@@ -278,7 +288,7 @@ async def ask_digital(ctx: StepContext, frame: Frame) -> Reply:
 
 async def answer_digital(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
     if answer.choice not in ("digital:yes", "digital:no"):
-        return stay(Reply(ctx.t("input.choose_option")))
+        return stay(choose_option(ctx, answer))
     frame.data["digital"] = answer.choice == "digital:yes"
     return goto(_next(frame, "digital"))
 
@@ -293,7 +303,7 @@ def _option_field(field: str, options: tuple[str, ...]) -> None:
     async def answer(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
         value = (answer.choice or "").removeprefix(f"{field}:")
         if answer.choice is None or value not in options:
-            return stay(Reply(ctx.t("input.choose_option")))
+            return stay(choose_option(ctx, answer))
         frame.data[field] = value
         return goto(_next(frame, field))
 
@@ -382,7 +392,7 @@ async def answer_opd(ctx: StepContext, frame: Frame, answer: Answer) -> Transiti
             # Typing an agency's name here is a search, as anywhere else an OPD is asked.
             frame.data["opd_searching"] = True
         else:
-            return stay(Reply(ctx.t("input.choose_option")))
+            return stay(choose_option(ctx, answer))
     result = await opd_picker.answer(ctx, frame, answer)
     if isinstance(result, Problem):
         return stay(result.reply)
@@ -541,7 +551,7 @@ async def answer_summary(ctx: StepContext, frame: Frame, answer: Answer) -> Tran
         return goto("edit")
     if answer.choice == "summary:cancel":
         return end(Reply(ctx.t("intake.cancelled")))
-    return stay(Reply(ctx.t("input.choose_option")))
+    return stay(choose_option(ctx, answer))
 
 
 async def ask_edit(ctx: StepContext, frame: Frame) -> Reply:
@@ -565,7 +575,7 @@ async def answer_edit(ctx: StepContext, frame: Frame, answer: Answer) -> Transit
         return goto("summary")
     field = (answer.choice or "").removeprefix("edit:")
     if answer.choice is None or field not in FIELD_ORDER:
-        return stay(Reply(ctx.t("input.choose_option")))
+        return stay(choose_option(ctx, answer))
     frame.data["editing"] = True
     if field == "opd":
         frame.data["opd_searching"] = False

@@ -8,6 +8,7 @@ from handlers.choices import choice, paginate, turn_page
 from handlers.context import StepContext
 from handlers.flow import Answer, Frame, text_problem
 from handlers.messages import Reply
+from handlers.text import is_small_number
 from storage.queries import opd_count, opds_by_id, search_opds
 
 SEARCH_AGAIN = "opd:again"
@@ -83,6 +84,11 @@ class OpdPicker:
         if problem := text_problem(ctx, answer):
             return Problem(problem)
         assert answer.text is not None
+        if is_small_number(answer.text) and self._get(frame, "query") and answer.offered:
+            # A list is shown and its numbers were meant: "9" is no search for an agency.
+            return Problem(
+                Reply(t("opd.number_out_of_range", number=answer.text, last=answer.offered))
+            )
         query = " ".join(answer.text.split())[:100]
         if not await search_opds(ctx.session, query):
             return Problem(Reply(t("opd.not_found", query=query)))

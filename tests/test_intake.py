@@ -415,3 +415,16 @@ async def test_joining_asks_first_and_says_what_happens_to_the_draft(chat: ChatD
     await chat.say("budi", "/batal")
     [decision] = await decisions(chat.core)
     assert decision.decision is SimilarityDecisionKind.CONTINUE
+
+
+async def test_part_of_a_choices_words_answers_it(chat: ChatDriver) -> None:
+    await _second_submitter_sees_warning(chat)
+    replies = await chat.say("budi", "berbeda")  # for "Ide saya berbeda"
+    assert replies[-1].text == ID("intake.ask_goal")
+
+
+async def test_words_shared_by_two_choices_answer_neither(chat: ChatDriver) -> None:
+    await _second_submitter_sees_warning(chat)
+    replies = await chat.say("budi", "ide")  # in "Ide saya berbeda", "Gabung ke ide 1" …
+    assert replies[0].text == ID("input.choose_option", last=4)
+    assert ID("dup.question") in replies[-1].text
