@@ -306,7 +306,7 @@ class Engine:
             out.append(Reply(t("input.failed")))
             return out + await self._reask(ctx, state)
         if text is not None and len(text) > MAX_MESSAGE_CHARS:
-            out.append(Reply(t("input.too_long", limit=MAX_MESSAGE_CHARS)))
+            out.append(Reply(t("input.too_long", limit=t.number(MAX_MESSAGE_CHARS))))
             return out + await self._reask(ctx, state)
 
         choice: str | None = None

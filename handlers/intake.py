@@ -41,7 +41,9 @@ from storage.queries import ideas_by_id, opds_by_id
 log = logging.getLogger(__name__)
 
 flow = Flow(name="intake", first="name")
-opd_picker = OpdPicker(prefix="opdq", prompt_key="intake.ask_opd_search")
+opd_picker = OpdPicker(
+    prefix="opdq", prompt_key="intake.ask_opd_search", results_key="intake.opd_results"
+)
 
 SUMMARY_FIELD_CHARS = 1000
 MAX_ATTACHMENTS = 10
@@ -79,7 +81,15 @@ def _text_field(field: str) -> None:
         if len(value) < low or not has_word_character(value):
             return stay(Reply(ctx.t(f"intake.{field}_too_short", minimum=low)))
         if len(value) > high:
-            return stay(Reply(ctx.t("intake.too_long", limit=high, length=len(value))))
+            return stay(
+                Reply(
+                    ctx.t(
+                        "intake.too_long",
+                        limit=ctx.t.number(high),
+                        length=ctx.t.number(len(value)),
+                    )
+                )
+            )
         changed = frame.data.get(field) != value
         frame.data[field] = value
         if field in CHECKED_FIELDS and changed and all(frame.data.get(f) for f in CHECKED_FIELDS):
@@ -482,7 +492,7 @@ async def answer_attachments(ctx: StepContext, frame: Frame, answer: Answer) -> 
             }
         )
     frame.data["attachments"] = kept
-    return stay(Reply(ctx.t("intake.attachment_received", count=len(kept))))
+    return stay()  # the question, asked again, says how many were received
 
 
 flow.add("budget", ask_budget, answer_budget)

@@ -27,9 +27,10 @@ class Problem:
 class OpdPicker:
     """Keeps its query and page in ``frame.data`` under ``prefix`` so a restart resumes it."""
 
-    def __init__(self, prefix: str, prompt_key: str) -> None:
+    def __init__(self, prefix: str, prompt_key: str, results_key: str = "opd.results") -> None:
         self.prefix = prefix
         self.prompt_key = prompt_key
+        self.results_key = results_key  # "Pilih OPD Anda" or "Pilih OPD pelaksana"
 
     def _get(self, frame: Frame, key: str) -> object:
         return frame.data.get(f"{self.prefix}_{key}")
@@ -56,7 +57,7 @@ class OpdPicker:
         items = [choice(f"opd:{o.id}", o.name, o.short_name) for o in opds]
         page_no = self._page(frame)
         page = paginate(items, page_no, t, extra=[choice(SEARCH_AGAIN, t("opd.search_again"))])
-        header = t("opd.results", query=query, count=len(opds))
+        header = t(self.results_key, query=query, count=len(opds))
         if page.pages > 1:
             header += "\n" + t("choices.page_of", page=page.page + 1, pages=page.pages)
         return Reply(header, choices=tuple(page.items))

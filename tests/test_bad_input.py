@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from handlers.messages import Attachment, Incoming
 from storage.models import Idea, User
-from tests.chat import ID, ChatDriver
+from tests.chat import EN, ID, ChatDriver
 
 
 async def _in_intake(chat: ChatDriver) -> None:
@@ -45,7 +46,7 @@ async def test_a_4000_character_answer_is_kept_whole(chat: ChatDriver) -> None:
 async def test_a_message_over_the_channel_limit_is_refused_politely(chat: ChatDriver) -> None:
     await _in_intake(chat)
     replies = await chat.say("rina", "x" * 5000)
-    assert replies[0].text == ID("input.too_long", limit=4096)
+    assert replies[0].text == ID("input.too_long", limit="4.096")  # Indonesian grouping
     assert replies[-1].text == ID("intake.ask_name")
 
 
@@ -213,3 +214,17 @@ async def test_refusing_a_typed_word_names_the_numbers_to_type(chat: ChatDriver)
     replies = await chat.say("rina", "entahlah")
     assert replies[0].text == ID("input.choose_option", last=3)
     assert "1–3" in replies[0].text
+
+
+async def test_a_step_failure_is_reported_in_the_persons_language(
+    chat: ChatDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await chat.register("rina")
+    await chat.say("rina", "/bahasa en")
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(chat.core.engine, "_converse", broken)
+    replies = await chat.say("rina", "/ide")
+    assert [r.text for r in replies] == [EN("error.internal")]
