@@ -14,6 +14,17 @@ SUPPORTED_LOCALES = ("id", "en")
 SUPPORTED_TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
 
 
+def _bot_api_root(url: str | None) -> str | None:
+    """The Bot API server's root. python-telegram-bot documents its base URL with "/bot" at
+    the end (``http://localhost:8081/bot``); the channel appends "/bot" and "/file/bot"
+    itself, so that form would become ".../bot/bot<token>", which Telegram rejects as an
+    invalid token. Both forms are accepted and mean the same server."""
+    if url is None:
+        return None
+    root = url.rstrip("/")
+    return root.removesuffix("/bot") or None
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -102,7 +113,7 @@ class Settings:
             locale=locale,
             attachments_dir=Path(get("SASI_ATTACHMENTS_DIR") or data_dir / "attachments"),
             telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
-            telegram_api_base_url=get("TELEGRAM_API_BASE_URL"),
+            telegram_api_base_url=_bot_api_root(get("TELEGRAM_API_BASE_URL")),
             telegram_webhook_url=webhook_url,
             telegram_webhook_secret=webhook_secret,
             whatsapp_token=get("WHATSAPP_TOKEN"),
