@@ -19,6 +19,17 @@ MAX_MONITORING_DAY = 15
 _CLOCK = re.compile(r"(\d{1,2})[:.](\d{2})")
 
 
+def _bot_api_root(url: str | None) -> str | None:
+    """The Bot API server's root. python-telegram-bot documents its base URL with "/bot" at
+    the end (``http://localhost:8081/bot``); the channel appends "/bot" and "/file/bot"
+    itself, so that form would become ".../bot/bot<token>", which Telegram rejects as an
+    invalid token. Both forms are accepted and mean the same server."""
+    if url is None:
+        return None
+    root = url.rstrip("/")
+    return root.removesuffix("/bot") or None
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -133,7 +144,7 @@ class Settings:
             locale=locale,
             attachments_dir=Path(get("SASI_ATTACHMENTS_DIR") or data_dir / "attachments"),
             telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
-            telegram_api_base_url=get("TELEGRAM_API_BASE_URL"),
+            telegram_api_base_url=_bot_api_root(get("TELEGRAM_API_BASE_URL")),
             telegram_webhook_url=webhook_url,
             telegram_webhook_secret=webhook_secret,
             whatsapp_token=get("WHATSAPP_TOKEN"),

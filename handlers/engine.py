@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,10 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.access import Access, is_allowed
+from handlers.choices import choice as make_choice
 from handlers.commands import Command, CommandTable, parse_command
 from handlers.context import StepContext
 from handlers.flow import OFFERED_BELOW, Answer, FlowRegistry, Frame, Transition
@@ -30,7 +33,7 @@ from handlers.text import MAX_MESSAGE_CHARS, clean_text, is_small_number
 from storage.conversation_state import StoredState, load_person, save_state
 from storage.db import Database
 from storage.inbound import InboundStore, claim_update
-from storage.models import Identity, User, utcnow
+from storage.models import Identity, InboundUpdate, User, utcnow
 from storage.outbox import NewMessage, add_messages, add_reply
 from storage.queries import identity_of
 
@@ -45,10 +48,24 @@ OWNER_CACHE_SIZE = 100_000
 # on almost every message.
 INBOUND_STAMP_RESOLUTION = timedelta(minutes=1)
 MAX_FALLTHROUGH = 4  # frames an answer may fall through before it is treated as idle chat
+# After this long away, the pending question has scrolled out of sight (or out of mind):
+# show it again before taking a message as its answer.
+RESUME_AFTER = timedelta(hours=3)
+MIN_PARTIAL_CHOICE = 3  # typed characters before part of a choice's words can name it
 
 
 def _name_key(text: str) -> str:
     return " ".join(text.casefold().split())
+
+
+def _partial_choice(names: dict[str, str], typed: str) -> str | None:
+    """The one offered payload whose words contain ``typed`` from a word start ("berbeda" for
+    "Ide saya berbeda"); None when nothing or more than one choice matches."""
+    if len(typed) < MIN_PARTIAL_CHOICE or not any(ch.isalpha() for ch in typed):
+        return None
+    pattern = re.compile(r"(?<!\w)" + re.escape(typed))
+    payloads = {payload for name, payload in names.items() if pattern.search(name)}
+    return payloads.pop() if len(payloads) == 1 else None
 
 
 class KeyedLocks:
@@ -108,6 +125,9 @@ class Engine:
         self.outbox_worker = outbox_worker
         self._locks = KeyedLocks()
         self._owners: dict[tuple[str, str], int] = {}
+        # A state saved before this moment was saved by an earlier run: its question was
+        # asked before the restart, and the person may no longer see it.
+        self.started_at = clock()
 
     # -- the public entry point ---------------------------------------------------------------
 
@@ -122,12 +142,22 @@ class Engine:
                     # Nothing was committed, and the person is asked to send it again.
                     log.exception("step failed for %s:%s", incoming.channel, incoming.sender_id)
                     await self._give_up(incoming)
-                    t = Translator(self.default_locale)
+                    t = Translator(await self._locale_of(user_id))
                     return Outcome(replies=[Reply(t("error.internal"))])
             if outcome is not None:
                 return outcome
             # The identity was linked to another person while we waited: use that person.
         raise RuntimeError(f"{incoming.channel}:{incoming.sender_id} keeps changing owner")
+
+    async def _locale_of(self, user_id: int) -> str:
+        """The person's language for an error notice; the Pemda's when it cannot be read."""
+        try:
+            async with self.database.sessions() as session:
+                user = await session.get(User, user_id)
+                return (user.locale if user is not None else None) or self.default_locale
+        except Exception:
+            log.exception("could not read the locale of user %s", user_id)
+            return self.default_locale
 
     async def _give_up(self, incoming: Incoming) -> None:
         """Mark a failed update processed: replaying it at the next start, perhaps hours later
@@ -341,21 +371,22 @@ class Engine:
             out.append(Reply(t("input.failed")))
             return out + await self._reask(ctx, state)
         if text is not None and len(text) > MAX_MESSAGE_CHARS:
-            out.append(Reply(t("input.too_long", limit=MAX_MESSAGE_CHARS)))
+            out.append(Reply(t("input.too_long", limit=t.number(MAX_MESSAGE_CHARS))))
             return out + await self._reask(ctx, state)
 
         choice: str | None = None
+        plain = False  # the message answers the pending question beyond doubt
         if incoming.choice is not None:
             if incoming.choice.startswith("/"):
                 text = incoming.choice  # a command offered as a button
             elif incoming.choice in state.offered:
                 choice = incoming.choice
-                text = None
+                text, plain = None, True
             elif self._offered_below(state, incoming.choice):
                 # A button of the question under an open menu: close the menu, answer below.
                 while state.frames and self.flows.is_menu(state.frames[-1]):
                     state.frames.pop()
-                choice, text = incoming.choice, None
+                choice, text, plain = incoming.choice, None, True
             else:
                 out.append(Reply(t("input.stale_button")))
                 return out + await self._reask(ctx, state, or_menu=True)
@@ -364,6 +395,10 @@ class Engine:
             picked = state.names.get(_name_key(text))
             if is_small_number(text) and 1 <= int(text) <= len(state.offered):
                 picked = state.offered[int(text) - 1]
+            plain = picked is not None
+            if picked is None and parse_command(text) is None:
+                # Part of one choice's words ("berbeda" for "Ide saya berbeda").
+                picked = _partial_choice(state.names, _name_key(text))
             if picked is not None and picked.startswith("/"):
                 text = picked
             elif picked is not None:
@@ -374,10 +409,39 @@ class Engine:
             if parsed is not None:
                 return await self._command(ctx, state, *parsed)
 
-        answer = Answer(text=text, choice=choice, attachments=incoming.attachments)
+        if state.frames and not plain and await self._resumed(ctx, state.stored, incoming):
+            # "halo" after a restart or a long break greets; it does not answer a question
+            # the person no longer sees. Show the question; the next message answers it.
+            return [Reply(t("flow.welcome_back")), *await self._reask(ctx, state)]
+
+        answer = Answer(
+            text=text,
+            choice=choice,
+            attachments=incoming.attachments,
+            offered=len(state.offered),
+        )
         if not state.frames:
             return await self._idle(ctx, state, answer)
         return await self._answer(ctx, state, answer)
+
+    async def _resumed(self, ctx: StepContext, stored: StoredState, incoming: Incoming) -> bool:
+        """Whether the person wrote long after the pending question was asked, or after a
+        restart (the question was asked by an earlier run and may no longer be on screen)."""
+        saved = stored.updated_at
+        if saved is None or (saved >= self.started_at and ctx.now - saved <= RESUME_AFTER):
+            return False
+        written = ctx.now
+        if incoming.update_key is not None:
+            # A message stored before a crash and replayed now was written while the
+            # question was on screen: it is an answer, however late it is processed.
+            received = await ctx.session.scalar(
+                select(InboundUpdate.received_at).where(
+                    InboundUpdate.channel == incoming.channel,
+                    InboundUpdate.update_key == incoming.update_key,
+                )
+            )
+            written = received or written
+        return written - saved > RESUME_AFTER or saved < self.started_at <= written
 
     def _offered_below(self, state: _State, payload: str) -> bool:
         """Whether ``payload`` was offered by the question under the open menus."""
@@ -512,6 +576,10 @@ class Engine:
             out = [Reply(t("flow.nothing_to_cancel"))]
         if ctx.user.is_registered:
             out.append(self._menu(ctx))
+        else:
+            # Without registration nothing else works: say so, and offer the way back in.
+            start = make_choice("/mulai", t("registration.start_button"))
+            out.append(Reply(t("registration.start_again"), choices=(start,)))
         return out
 
     async def _refuse(self, ctx: StepContext, state: _State, command: Command) -> list[Reply]:

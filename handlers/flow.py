@@ -41,6 +41,7 @@ class Answer:
     text: str | None = None
     choice: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    offered: int = 0  # how many choices the question offered (numbered 1..offered)
 
 
 @dataclass
@@ -67,6 +68,14 @@ def text_problem(ctx: StepContext, answer: Answer) -> Reply | None:
     if answer.attachments or answer.choice is not None or not answer.text:
         return Reply(ctx.t("input.text_expected"))
     return None
+
+
+def choose_option(ctx: StepContext, answer: Answer) -> Reply:
+    """The refusal when a question wants one of its choices: it names the numbers to type,
+    which is all a terminal (no buttons) can go by."""
+    if answer.offered:
+        return Reply(ctx.t("input.choose_option", last=answer.offered))
+    return Reply(ctx.t("input.choose_button"))
 
 
 def stay(*say: Reply) -> Transition:

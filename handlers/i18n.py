@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DEFAULT_LOCALE = "id"
@@ -52,6 +53,10 @@ class Translator:
         except KeyError as exc:
             raise MissingMessage(f"{key!r} is missing from the {self.locale} catalogue") from exc
         return text.format(**values) if values else text
+
+    def number(self, value: int) -> str:
+        """``4096`` as this language writes it: ``4.096`` in Indonesian, ``4,096`` in English."""
+        return format_decimal(value, locale=self.locale)
 
     def has(self, key: str) -> bool:
         return key in self._messages

@@ -11,10 +11,20 @@ from typing import Any
 
 from handlers.choices import choice, paginate, turn_page
 from handlers.context import StepContext
-from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay, text_problem
+from handlers.flow import (
+    Answer,
+    Flow,
+    Frame,
+    Transition,
+    choose_option,
+    end,
+    goto,
+    stay,
+    text_problem,
+)
 from handlers.idea_fields import AFFAIRS, FIELD_ORDER, FORMS, INITIATORS, TEXT_LIMITS
 from handlers.messages import Reply
-from handlers.money import format_rupiah, parse_rupiah
+from handlers.money import format_rupiah, read_rupiah
 from handlers.opd_picker import OpdPicker, Picked, Problem
 from handlers.text import has_word_character, one_line, shorten
 from storage.models import (
@@ -32,7 +42,9 @@ from storage.queries import ideas_by_id, opds_by_id
 log = logging.getLogger(__name__)
 
 flow = Flow(name="intake", first="name")
-opd_picker = OpdPicker(prefix="opdq", prompt_key="intake.ask_opd_search")
+opd_picker = OpdPicker(
+    prefix="opdq", prompt_key="intake.ask_opd_search", results_key="intake.opd_results"
+)
 
 SUMMARY_FIELD_CHARS = 1000
 MAX_ATTACHMENTS = 10
@@ -70,7 +82,15 @@ def _text_field(field: str) -> None:
         if len(value) < low or not has_word_character(value):
             return stay(Reply(ctx.t(f"intake.{field}_too_short", minimum=low)))
         if len(value) > high:
-            return stay(Reply(ctx.t("intake.too_long", limit=high, length=len(value))))
+            return stay(
+                Reply(
+                    ctx.t(
+                        "intake.too_long",
+                        limit=ctx.t.number(high),
+                        length=ctx.t.number(len(value)),
+                    )
+                )
+            )
         changed = frame.data.get(field) != value
         frame.data[field] = value
         if field in CHECKED_FIELDS and changed and all(frame.data.get(f) for f in CHECKED_FIELDS):
@@ -141,7 +161,7 @@ async def ask_duplicates(ctx: StepContext, frame: Frame) -> Reply:
 async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
     t = ctx.t
     if answer.choice is None:
-        return stay(Reply(t("input.choose_option")))
+        return stay(choose_option(ctx, answer))
     matches: list[dict[str, Any]] = frame.data.get("matches") or []
     action, _, raw_number = answer.choice.removeprefix("dup:").partition(":")
     target: dict[str, Any] | None = None
@@ -158,6 +178,8 @@ async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> T
     }.get(action)
     if decision is None:
         return stay(Reply(t("input.stale_button")))
+    if decision is SimilarityDecisionKind.JOIN:
+        return await _ask_to_join(ctx, frame, raw_number, target)
     await _record_decisions(ctx, frame, matches, decision, target)
     after = str(frame.data.get("after_check") or "goal")
     if decision is SimilarityDecisionKind.CANCEL:
@@ -169,8 +191,6 @@ async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> T
     idea = ideas.get(target["idea_id"])
     if idea is None:
         return stay(Reply(t("input.stale_button")))
-    if decision is SimilarityDecisionKind.JOIN:
-        return await _join(ctx, idea)
     frame.data["replication_of"] = idea.id
     return goto(after, Reply(t("dup.replication_noted", name=idea.name)))
 
@@ -202,19 +222,66 @@ async def _record_decisions(
     frame.data["decision_ids"] = ids
 
 
-async def _join(ctx: StepContext, idea: Idea) -> Transition:
+async def _ask_to_join(
+    ctx: StepContext, frame: Frame, number: str, target: dict[str, Any] | None
+) -> Transition:
+    """Joining ends the draft: say so and ask first; nothing is recorded until confirmed."""
+    assert target is not None
+    idea = (await ideas_by_id(ctx.session, [target["idea_id"]])).get(target["idea_id"])
+    if idea is None:
+        return stay(Reply(ctx.t("input.stale_button")))
+    if idea.owner_id == ctx.user.id:
+        # Nothing to join; keep the draft and let the person choose again.
+        return stay(Reply(ctx.t("dup.own_idea", name=idea.name)))
+    frame.data["join_number"] = int(number)
+    return goto("join_confirm")
+
+
+async def _join_target(ctx: StepContext, frame: Frame) -> tuple[dict[str, Any], Idea] | None:
+    matches: list[dict[str, Any]] = frame.data.get("matches") or []
+    number = int(frame.data.get("join_number") or 0)
+    if not 1 <= number <= len(matches):
+        return None
+    target = matches[number - 1]
+    idea = (await ideas_by_id(ctx.session, [target["idea_id"]])).get(target["idea_id"])
+    return (target, idea) if idea is not None else None
+
+
+async def ask_join_confirm(ctx: StepContext, frame: Frame) -> Reply:
+    t = ctx.t
+    found = await _join_target(ctx, frame)
+    name = found[1].name if found else ""
+    idea_id = found[1].id if found else 0
+    return Reply(
+        t("dup.join_confirm", id=idea_id, name=name, draft=frame.data.get("name", "")),
+        choices=(
+            choice("join:yes", t("dup.join_yes")),
+            choice("join:back", t("dup.join_back")),
+        ),
+    )
+
+
+async def answer_join_confirm(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
     from handlers.menu import main_menu_choices
 
     t = ctx.t
-    if idea.owner_id == ctx.user.id:
-        # Nothing to join; keep the draft and let the person choose again.
-        return stay(Reply(t("dup.own_idea", name=idea.name)))
+    if answer.choice == "join:back":
+        return goto("duplicates")  # the draft is untouched; the same question again
+    if answer.choice != "join:yes":
+        return stay(choose_option(ctx, answer))
+    found = await _join_target(ctx, frame)
+    if found is None:
+        return goto("duplicates", Reply(t("input.stale_button")))
+    target, idea = found
+    matches: list[dict[str, Any]] = frame.data.get("matches") or []
+    await _record_decisions(ctx, frame, matches, SimilarityDecisionKind.JOIN, target)
     if not any(c.user_id == ctx.user.id for c in idea.collaborators):
         ctx.session.add(IdeaCollaborator(idea_id=idea.id, user_id=ctx.user.id))
     return end(Reply(t("dup.joined", name=idea.name, id=idea.id), choices=main_menu_choices(t)))
 
 
 flow.add("duplicates", ask_duplicates, answer_duplicates)
+flow.add("join_confirm", ask_join_confirm, answer_join_confirm)
 
 
 # -- fields with fixed options -----------------------------------------------------------------
@@ -232,7 +299,7 @@ async def ask_digital(ctx: StepContext, frame: Frame) -> Reply:
 
 async def answer_digital(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
     if answer.choice not in ("digital:yes", "digital:no"):
-        return stay(Reply(ctx.t("input.choose_option")))
+        return stay(choose_option(ctx, answer))
     frame.data["digital"] = answer.choice == "digital:yes"
     return goto(_next(frame, "digital"))
 
@@ -247,7 +314,7 @@ def _option_field(field: str, options: tuple[str, ...]) -> None:
     async def answer(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
         value = (answer.choice or "").removeprefix(f"{field}:")
         if answer.choice is None or value not in options:
-            return stay(Reply(ctx.t("input.choose_option")))
+            return stay(choose_option(ctx, answer))
         frame.data[field] = value
         return goto(_next(frame, field))
 
@@ -336,7 +403,7 @@ async def answer_opd(ctx: StepContext, frame: Frame, answer: Answer) -> Transiti
             # Typing an agency's name here is a search, as anywhere else an OPD is asked.
             frame.data["opd_searching"] = True
         else:
-            return stay(Reply(ctx.t("input.choose_option")))
+            return stay(choose_option(ctx, answer))
     result = await opd_picker.answer(ctx, frame, answer)
     if isinstance(result, Problem):
         return stay(result.reply)
@@ -353,21 +420,48 @@ flow.add("opd", ask_opd, answer_opd)
 # -- budget and attachments (both optional) ------------------------------------------------------
 
 
+BUDGET_AMOUNT = "budget:amount:"
+
+
 async def ask_budget(ctx: StepContext, frame: Frame) -> Reply:
-    return Reply(ctx.t("intake.ask_budget"), choices=(choice("budget:skip", ctx.t("intake.skip")),))
+    t = ctx.t
+    skip = choice("budget:skip", t("intake.skip"))
+    readings: list[int] = frame.data.get("budget_readings") or []
+    if readings:
+        # The typed amount could mean more than one sum: ask, never guess.
+        options = [choice(f"{BUDGET_AMOUNT}{n}", format_rupiah(n, t.locale)) for n in readings]
+        typed = str(frame.data.get("budget_typed") or "")
+        return Reply(t("intake.budget_which", typed=typed), choices=(*options, skip))
+    return Reply(t("intake.ask_budget"), choices=(skip,))
 
 
 async def answer_budget(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    readings: list[int] = frame.data.get("budget_readings") or []
     if answer.choice == "budget:skip":
-        frame.data["budget"] = None
-        return goto(_next(frame, "budget"))
+        return _set_budget(frame, None)
+    if answer.choice is not None and answer.choice.startswith(BUDGET_AMOUNT):
+        raw = answer.choice.removeprefix(BUDGET_AMOUNT)
+        if not raw.isdigit() or int(raw) not in readings:
+            return stay(Reply(ctx.t("input.stale_button")))
+        return _set_budget(frame, int(raw))
     if problem := text_problem(ctx, answer):
         return stay(problem)
     assert answer.text is not None
-    amount = parse_rupiah(answer.text)
-    if amount is None:
+    found = read_rupiah(answer.text)
+    if not found:
+        frame.data["budget_readings"] = None
         return stay(Reply(ctx.t("intake.budget_invalid")))
+    if len(found) == 1:
+        return _set_budget(frame, found[0])
+    frame.data["budget_readings"] = found
+    frame.data["budget_typed"] = shorten(answer.text, 40)
+    return stay()
+
+
+def _set_budget(frame: Frame, amount: int | None) -> Transition:
     frame.data["budget"] = amount
+    frame.data["budget_readings"] = None
+    frame.data["budget_typed"] = None
     return goto(_next(frame, "budget"))
 
 
@@ -399,7 +493,7 @@ async def answer_attachments(ctx: StepContext, frame: Frame, answer: Answer) -> 
             }
         )
     frame.data["attachments"] = kept
-    return stay(Reply(ctx.t("intake.attachment_received", count=len(kept))))
+    return stay()  # the question, asked again, says how many were received
 
 
 flow.add("budget", ask_budget, answer_budget)
@@ -429,7 +523,9 @@ async def summary_text(ctx: StepContext, data: dict[str, Any]) -> str:
         "affair": t(f"affair.{data['affair']}") if data.get("affair") else None,
         "initiator": t(f"initiator.{data['initiator']}") if data.get("initiator") else None,
         "opd": opd.name if opd else None,
-        "budget": format_rupiah(int(budget)) if budget is not None else t("intake.none"),
+        "budget": format_rupiah(int(budget), t.locale)
+        if budget is not None
+        else t("intake.not_filled"),
         "attachments": ", ".join(a["file_name"] for a in data.get("attachments") or [])
         or t("intake.none"),
     }
@@ -466,7 +562,7 @@ async def answer_summary(ctx: StepContext, frame: Frame, answer: Answer) -> Tran
         return goto("edit")
     if answer.choice == "summary:cancel":
         return end(Reply(ctx.t("intake.cancelled")))
-    return stay(Reply(ctx.t("input.choose_option")))
+    return stay(choose_option(ctx, answer))
 
 
 async def ask_edit(ctx: StepContext, frame: Frame) -> Reply:
@@ -490,7 +586,7 @@ async def answer_edit(ctx: StepContext, frame: Frame, answer: Answer) -> Transit
         return goto("summary")
     field = (answer.choice or "").removeprefix("edit:")
     if answer.choice is None or field not in FIELD_ORDER:
-        return stay(Reply(ctx.t("input.choose_option")))
+        return stay(choose_option(ctx, answer))
     frame.data["editing"] = True
     if field == "opd":
         frame.data["opd_searching"] = False

@@ -44,7 +44,7 @@ def detail_text(ctx: StepContext, idea: Idea) -> str:
     if idea.goal:
         lines.append(f"{t('field.goal')}: {shorten(idea.goal, 400)}")
     if idea.budget_estimate is not None:
-        lines.append(f"{t('field.budget')}: {format_rupiah(idea.budget_estimate)}")
+        lines.append(f"{t('field.budget')}: {format_rupiah(idea.budget_estimate, t.locale)}")
     if idea.attachments:
         lines.append(f"{t('field.attachments')}: {len(idea.attachments)}")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from handlers.choices import choice, paginate, turn_page
 from handlers.context import StepContext
 from handlers.flow import Answer, Frame, text_problem
 from handlers.messages import Reply
+from handlers.text import is_small_number
 from storage.queries import opd_count, opds_by_id, search_opds
 
 SEARCH_AGAIN = "opd:again"
@@ -26,9 +27,10 @@ class Problem:
 class OpdPicker:
     """Keeps its query and page in ``frame.data`` under ``prefix`` so a restart resumes it."""
 
-    def __init__(self, prefix: str, prompt_key: str) -> None:
+    def __init__(self, prefix: str, prompt_key: str, results_key: str = "opd.results") -> None:
         self.prefix = prefix
         self.prompt_key = prompt_key
+        self.results_key = results_key  # "Pilih OPD Anda" or "Pilih OPD pelaksana"
 
     def _get(self, frame: Frame, key: str) -> object:
         return frame.data.get(f"{self.prefix}_{key}")
@@ -55,7 +57,7 @@ class OpdPicker:
         items = [choice(f"opd:{o.id}", o.name, o.short_name) for o in opds]
         page_no = self._page(frame)
         page = paginate(items, page_no, t, extra=[choice(SEARCH_AGAIN, t("opd.search_again"))])
-        header = t("opd.results", query=query, count=len(opds))
+        header = t(self.results_key, query=query, count=len(opds))
         if page.pages > 1:
             header += "\n" + t("choices.page_of", page=page.page + 1, pages=page.pages)
         return Reply(header, choices=tuple(page.items))
@@ -83,6 +85,11 @@ class OpdPicker:
         if problem := text_problem(ctx, answer):
             return Problem(problem)
         assert answer.text is not None
+        if is_small_number(answer.text) and self._get(frame, "query") and answer.offered:
+            # A list is shown and its numbers were meant: "9" is no search for an agency.
+            return Problem(
+                Reply(t("opd.number_out_of_range", number=answer.text, last=answer.offered))
+            )
         query = " ".join(answer.text.split())[:100]
         if not await search_opds(ctx.session, query):
             return Problem(Reply(t("opd.not_found", query=query)))

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ConversationState, Identity, User
 
 _STATE = cast(Table, ConversationState.__table__)
-_STATE_COLUMNS = (_STATE.c.frames, _STATE.c.offered, _STATE.c.version)
+_STATE_COLUMNS = (_STATE.c.frames, _STATE.c.offered, _STATE.c.version, _STATE.c.updated_at)
 _PERSON = (
     select(Identity, User, *_STATE_COLUMNS)
     .join(User, Identity.user_id == User.id)
@@ -59,11 +59,15 @@ class StaleStateError(RuntimeError):
 
 @dataclass
 class StoredState:
-    """A person's saved conversation: ``version`` is None when nothing was saved yet."""
+    """A person's saved conversation: ``version`` is None when nothing was saved yet.
+
+    ``updated_at`` is when it was last saved, so the engine can tell a conversation resumed
+    after a break (or by a newer process) from one still going."""
 
     frames: list[Any]
     offered: list[Any]
     version: int | None
+    updated_at: datetime | None = None
 
 
 async def load_person(
@@ -84,8 +88,8 @@ async def load_person(
         if row is None:
             return None
         identity, user, state = row[0], row[1], row[2:]
-    frames, offered, version = state or (None, None, None)
-    return identity, user, StoredState(frames or [], offered or [], version)
+    frames, offered, version, updated_at = state or (None, None, None, None)
+    return identity, user, StoredState(frames or [], offered or [], version, updated_at)
 
 
 async def save_state(
@@ -108,4 +112,5 @@ async def save_state(
         if getattr(result, "rowcount", 1) != 1:
             raise StaleStateError(f"conversation state of user {user_id} changed meanwhile")
     stored.version = version
+    stored.updated_at = now
     return version

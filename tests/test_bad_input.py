@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from handlers.messages import Attachment, Incoming
 from storage.models import Idea, User
-from tests.chat import ID, ChatDriver
+from tests.chat import EN, ID, ChatDriver
 
 
 async def _in_intake(chat: ChatDriver) -> None:
@@ -45,7 +46,7 @@ async def test_a_4000_character_answer_is_kept_whole(chat: ChatDriver) -> None:
 async def test_a_message_over_the_channel_limit_is_refused_politely(chat: ChatDriver) -> None:
     await _in_intake(chat)
     replies = await chat.say("rina", "x" * 5000)
-    assert replies[0].text == ID("input.too_long", limit=4096)
+    assert replies[0].text == ID("input.too_long", limit="4.096")  # Indonesian grouping
     assert replies[-1].text == ID("intake.ask_name")
 
 
@@ -154,7 +155,10 @@ async def test_a_typed_number_out_of_range_is_not_a_choice(chat: ChatDriver) -> 
     for text in ("Tujuan", "Manfaat", "Siswa"):
         await chat.say("rina", text)
     replies = await chat.say("rina", "7")
-    assert [r.text for r in replies] == [ID("input.choose_option"), ID("intake.ask_digital")]
+    assert [r.text for r in replies] == [
+        ID("input.choose_option", last=2),
+        ID("intake.ask_digital"),
+    ]
 
 
 async def test_an_unknown_command_is_explained(chat: ChatDriver) -> None:
@@ -185,7 +189,10 @@ async def test_digits_that_are_not_ascii_are_not_choices(chat: ChatDriver) -> No
         await chat.say("rina", text)
     for odd in ("²", "٣", "１", "0001"):
         replies = await chat.say("rina", odd)
-        assert [r.text for r in replies] == [ID("input.choose_option"), ID("intake.ask_digital")]
+        assert [r.text for r in replies] == [
+            ID("input.choose_option", last=2),
+            ID("intake.ask_digital"),
+        ]
 
 
 async def test_odd_idea_numbers_are_answered_not_crashed_on(chat: ChatDriver) -> None:
@@ -194,3 +201,30 @@ async def test_odd_idea_numbers_are_answered_not_crashed_on(chat: ChatDriver) ->
     for number in ("99999999999", "0", "2147483648", "9" * 40):
         replies = await chat.say("rina", f"/ideku {number}")
         assert replies[0].text == ID("my_ideas.not_yours"), number
+
+
+async def test_refusing_a_typed_word_names_the_numbers_to_type(chat: ChatDriver) -> None:
+    await chat.register("rina")
+    await chat.say("rina", "/ide")
+    for text in ("PUSTAKA", "Antrean panjang di loket.", "Peminjaman mandiri dengan QR."):
+        await chat.say("rina", text)
+    for text in ("Tujuan", "Manfaat", "Siswa"):
+        await chat.say("rina", text)
+    await chat.press("rina", "digital:yes")
+    replies = await chat.say("rina", "entahlah")
+    assert replies[0].text == ID("input.choose_option", last=3)
+    assert "1–3" in replies[0].text
+
+
+async def test_a_step_failure_is_reported_in_the_persons_language(
+    chat: ChatDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await chat.register("rina")
+    await chat.say("rina", "/bahasa en")
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(chat.core.engine, "_converse", broken)
+    replies = await chat.say("rina", "/ide")
+    assert [r.text for r in replies] == [EN("error.internal")]

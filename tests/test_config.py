@@ -118,3 +118,18 @@ def test_bad_calendar_values_name_the_variable(
 ) -> None:
     with pytest.raises(ConfigError, match=names):
         Settings.from_env(env, dotenv_path=tmp_path / "none.env")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "http://127.0.0.1:8081",
+        "http://127.0.0.1:8081/",
+        "http://127.0.0.1:8081/bot",  # python-telegram-bot's documented form (issue 12.7)
+        "http://127.0.0.1:8081/bot/",
+    ],
+)
+def test_the_bot_api_base_url_is_read_as_the_server_root(given: str, tmp_path: Path) -> None:
+    settings = Settings.from_env({"TELEGRAM_API_BASE_URL": given}, dotenv_path=tmp_path / "none")
+    # The channel appends /bot<token> and /file/bot<token> to this root.
+    assert settings.telegram_api_base_url == "http://127.0.0.1:8081"

@@ -102,3 +102,42 @@ async def test_the_same_nip_cannot_be_registered_from_a_terminal_twice(chat: Cha
     replies = await chat.say("tiruan", "199107082019032012")
     # Rina's only identity is a terminal one, which cannot receive a code: refuse plainly.
     assert replies[0].text == ID("link.unreachable")
+
+
+async def test_batal_during_registration_says_what_to_do_next(chat: ChatDriver) -> None:
+    await chat.say("budi", "/mulai")
+    await chat.say("budi", "Budi Santoso")
+    replies = await chat.say("budi", "/batal")
+    assert replies[0].text == ID("flow.cancelled")
+    assert replies[-1].text == ID("registration.start_again")
+    assert [c.payload for c in replies[-1].choices] == ["/mulai"]
+    replies = await chat.press("budi", "/mulai")
+    assert replies[-1].text == ID("registration.ask_name")
+
+
+async def test_a_nip_registered_elsewhere_is_explained_and_can_be_retyped(
+    chat: ChatDriver,
+) -> None:
+    await chat.register("rina")
+    await chat.say("tiruan", "/mulai")
+    await chat.say("tiruan", "Rina Palsu")
+    replies = await chat.say("tiruan", "199107082019032012")
+    text = replies[0].text
+    assert "tidak dapat dihubungi untuk verifikasi" not in text  # the old, opaque wording
+    assert "akun lain" in text and "Bappeda" in text and "NIP yang benar" in text
+    assert replies[-1].text == ID("registration.ask_nip")
+    await chat.say("tiruan", "198503142010011004")  # her own NIP after all
+    assert chat.text("tiruan") == ID("registration.ask_opd")
+
+
+async def test_a_number_beyond_the_opd_list_names_the_range(chat: ChatDriver) -> None:
+    await chat.say("budi", "/mulai")
+    await chat.say("budi", "Budi Santoso")
+    await chat.say("budi", "198503142010011004")
+    await chat.say("budi", "dukcapil")
+    shown = len(chat.choices("budi"))
+    replies = await chat.say("budi", "9")
+    assert replies[0].text == ID("opd.number_out_of_range", number="9", last=shown)
+    assert len(chat.choices("budi")) == shown  # the same list, still there
+    await chat.say("budi", "1")
+    assert chat.text("budi") == ID("registration.ask_position")

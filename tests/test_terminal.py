@@ -64,3 +64,28 @@ def test_comments_and_blank_lines_in_a_script(tmp_path: Path) -> None:
     out = run_bot(tmp_path, script, tmp_path / "x.db")
     assert ID("help.newcomer").splitlines()[0] in out
     assert "a comment" not in out
+
+
+async def test_lampir_with_a_missing_file_says_the_file_was_not_found(tmp_path: Path) -> None:
+    import io
+
+    from bot.channels.terminal import TerminalChannel
+    from handlers.messages import Incoming, Outcome
+
+    seen: list[Incoming] = []
+
+    async def handle(incoming: Incoming) -> Outcome:
+        seen.append(incoming)
+        return Outcome()
+
+    out = io.StringIO()
+    terminal = TerminalChannel(handle, tmp_path, stdin=io.StringIO(), stdout=out)
+    missing = tmp_path / "tidak-ada.pdf"
+    await terminal.feed(f"/lampir {missing}")
+    assert ID("terminal.file_not_found", path=str(missing)) in out.getvalue()
+    assert seen == []  # nothing reached the core, so nothing could be misread there
+    present = tmp_path / "ada.pdf"
+    present.write_bytes(b"%PDF")
+    await terminal.feed(f"/lampir {present}")
+    [sent] = seen
+    assert [a.file_name for a in sent.attachments] == ["ada.pdf"]

@@ -375,6 +375,10 @@ async def test_a_restart_mid_conversation_resumes_where_it_was(
             user = second.user()
             user._seen = len(graph_api.sent_to(user.wa_id))
             answer = await user.says(NIP)
+            # The question asked before the restart is shown again before an answer is taken.
+            assert ID("flow.welcome_back") in read(answer)
+            assert ID("registration.ask_nip") in read(answer)
+            answer = await user.says(NIP)
             assert ID("registration.ask_opd") in read(answer)
         finally:
             await second.close()

@@ -103,22 +103,29 @@ class TerminalChannel:
                 self._print(self._t("terminal.switched", person=name))
                 return
         incoming = self._incoming(stripped)
+        if incoming is None:
+            return
         outcome = await self._handle(incoming)
         for reply in outcome.replies:
             self._render(reply)
         if self._sent is not None:
             await self._sent(outcome, CHANNEL, self.person)
 
-    def _incoming(self, line: str) -> Incoming:
+    def _incoming(self, line: str) -> Incoming | None:
+        """The message a line makes; None when the terminal itself answered (no such file)."""
         if line.startswith("/lampir"):
-            path = Path(line[len("/lampir") :].strip()).expanduser()
-            if path.is_file():
-                return Incoming(
-                    channel=CHANNEL,
-                    sender_id=self.person,
-                    sender_name=self.person,
-                    attachments=(self._keep(path),),
-                )
+            typed = line[len("/lampir") :].strip()
+            path = Path(typed).expanduser()
+            if not typed or not path.is_file():
+                # The terminal's own command: the core never saw it, so it cannot explain.
+                self._print(self._t("terminal.file_not_found", path=typed))
+                return None
+            return Incoming(
+                channel=CHANNEL,
+                sender_id=self.person,
+                sender_name=self.person,
+                attachments=(self._keep(path),),
+            )
         return Incoming(channel=CHANNEL, sender_id=self.person, sender_name=self.person, text=line)
 
     def _keep(self, path: Path) -> Attachment:
