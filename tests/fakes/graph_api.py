@@ -120,7 +120,8 @@ class FakeGraphApi:
         return media_id
 
     def sent_to(self, wa_id: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m.get("to") == wa_id]
+        """Messages to a phone number (``to``) or a BSUID (``recipient``)."""
+        return [m for m in self.messages if wa_id in (m.get("to"), m.get("recipient"))]
 
     def message_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/messages")]
@@ -173,13 +174,12 @@ class FakeGraphApi:
         message: dict[str, Any] = {"id": wamid}
         if body.get("type") == "template":
             message["message_status"] = "accepted"
-        to = body["to"]
+        if "recipient" in body:
+            contact = {"input": body["recipient"], "user_id": body["recipient"]}
+        else:
+            contact = {"input": body["to"], "wa_id": body["to"]}
         return web.json_response(
-            {
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to}],
-                "messages": [message],
-            }
+            {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]}
         )
 
     async def _upload(self, request: web.Request) -> web.Response:
@@ -263,6 +263,7 @@ def _text(value: Any, name: str, limit: int, problems: list[str], required: bool
         problems.append(f"{name} is {len(value)} characters, over {limit}: {value[:40]!r}")
 
 
+BSUID = r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}"  # Meta's documented form
 _TEMPLATE_PARAMETER = re.compile(r"[\n\t]| {5,}")
 
 
@@ -275,9 +276,18 @@ def validate_message(
         problems.append("messaging_product must be 'whatsapp'")
     if body.get("recipient_type", "individual") != "individual":
         problems.append("recipient_type must be 'individual'")
+    # A phone number goes in "to"; a business-scoped user id (a person known only by
+    # username) in "recipient". Exactly one of them.
     to = body.get("to")
-    if not isinstance(to, str) or not to.isdigit():
+    recipient = body.get("recipient")
+    if (to is None) == (recipient is None):
+        problems.append("a message needs exactly one of 'to' and 'recipient'")
+    elif to is not None and (not isinstance(to, str) or not to.isdigit()):
         problems.append(f"'to' must be a phone number, got {to!r}")
+    elif recipient is not None and (
+        not isinstance(recipient, str) or not re.fullmatch(BSUID, recipient)
+    ):
+        problems.append(f"'recipient' must be a business-scoped user id, got {recipient!r}")
     kind = body.get("type", "text")
     content = body.get(kind)
     if not isinstance(content, dict):
@@ -511,7 +521,7 @@ class WhatsAppUser:
         for message, wamid in zip(
             reversed(self.fake.messages), reversed(self.fake.message_ids), strict=True
         ):
-            if message.get("to") == self.wa_id:
+            if self.wa_id in (message.get("to"), message.get("recipient")):
                 return wamid
         return "wamid.NONE"
 
