@@ -49,6 +49,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     json: Any = None
+    raw_path: str = ""  # as sent, before percent-decoding
 
 
 @dataclass
@@ -130,7 +131,9 @@ class FakeGraphApi:
 
     def _record(self, request: web.Request, body: Any = None) -> None:
         self.requests.append(
-            RecordedRequest(request.method, request.path, dict(request.headers), body)
+            RecordedRequest(
+                request.method, request.path, dict(request.headers), body, request.raw_path
+            )
         )
 
     def _authorised(self, request: web.Request) -> bool:
@@ -414,6 +417,10 @@ def signed(secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]
 
 # -- a person on WhatsApp, talking to SASI through the real webhook --------------------------
 
+
+def _is_bsuid(address: str) -> bool:
+    return re.fullmatch(BSUID, address) is not None
+
 _message_ids = itertools.count(1)
 
 
@@ -496,19 +503,45 @@ class WhatsAppUser:
     """
 
     def __init__(
-        self, poster: WebhookPoster, fake: FakeGraphApi, wait: Any, wa_id: str, name: str
+        self,
+        poster: WebhookPoster,
+        fake: FakeGraphApi,
+        wait: Any,
+        wa_id: str,
+        name: str,
+        *,
+        bsuid: str | None = None,
+        username: str = "@pengguna",
     ) -> None:
         self.poster = poster
         self.fake = fake
         self.wait = wait
+        # The address SASI answers: the phone number, or for a person known only by
+        # username their business-scoped user id (``wa_id`` then is that BSUID).
         self.wa_id = wa_id
         self.name = name
+        self.bsuid = bsuid if bsuid is not None else (wa_id if _is_bsuid(wa_id) else None)
+        self.username = username
         self._seen = 0
+
+    @property
+    def username_only(self) -> bool:
+        return self.bsuid is not None and self.bsuid == self.wa_id
+
+    def payload_name(self, name: str) -> str:
+        """The recorded payload as this person sends it: with a BSUID only, or both ids."""
+        if self.username_only and (DATA_DIR / f"{name}_username.json").exists():
+            return f"{name}_username"
+        if self.bsuid is not None and name == "text":
+            return "text_both_ids"
+        return name
 
     def _values(self, message_id: str, **extra: str) -> dict[str, str]:
         return {
             "WHATSAPP_USER_ID": self.wa_id,
             "WHATSAPP_USER_PHONE_NUMBER": self.wa_id,
+            "WHATSAPP_BSUID": self.bsuid or "",
+            "WHATSAPP_USERNAME": self.username,
             "WHATSAPP_USER_NAME": self.name,
             "WHATSAPP_MESSAGE_ID": message_id,
             "WEBHOOK_SENT_TIMESTAMP": "1767225600",
@@ -539,7 +572,7 @@ class WhatsAppUser:
     ) -> list[dict[str, Any]]:
         """Send a recorded payload; returns the messages SASI sent this person in answer."""
         payload = self.poster.payload(
-            name, **self._values(message_id or new_message_id(), **values)
+            self.payload_name(name), **self._values(message_id or new_message_id(), **values)
         )
         status = await self.poster.post(payload)
         assert status == 200, f"webhook answered {status}"
