@@ -7,6 +7,7 @@ The channel runs for real against the Graph API fake, with the stand-in core of
 ``test_whatsapp_channel``.
 """
 
+# ruff: noqa: F811  (the rig fixtures are imported from test_whatsapp_channel and used by name)
 from __future__ import annotations
 
 import asyncio
@@ -215,7 +216,7 @@ async def test_media_that_is_gone_is_set_aside_and_the_sender_told(rig: Rig) -> 
 async def test_a_failure_that_may_pass_is_retried_at_each_start_then_set_aside(
     database_url: str,
     tmp_path: Path,
-    graph_api: FakeGraphApi,  # noqa: F811
+    graph_api: FakeGraphApi,
 ) -> None:
     database = Database(database_url)
     core = StandInCore(database, InboundStore(database))
@@ -227,7 +228,7 @@ async def test_a_failure_that_may_pass_is_retried_at_each_start_then_set_aside(
         graph_api.fail_next(6, "500")  # every attempt of the media fetch
         await first.user().send("image", MEDIA_ID=media_id, MEDIA_SHA256="h", MEDIA_CAPTION="")
         assert graph_api.messages == []  # not told: it may still work
-        [row] = await core.inbound.unprocessed("whatsapp")
+        [_row] = await core.inbound.unprocessed("whatsapp")
     finally:
         await first.http.close()
         await first.channel.stop()
@@ -255,7 +256,7 @@ async def test_a_failure_that_may_pass_is_retried_at_each_start_then_set_aside(
 async def test_a_malformed_unit_stored_by_an_older_version_is_set_aside_at_start(
     database_url: str,
     tmp_path: Path,
-    graph_api: FakeGraphApi,  # noqa: F811
+    graph_api: FakeGraphApi,
 ) -> None:
     database = Database(database_url)
     core = StandInCore(database, InboundStore(database))
