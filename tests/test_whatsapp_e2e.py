@@ -79,8 +79,10 @@ class Stack:
     telegram: TelegramStandIn
     offset: list[timedelta]
 
-    def user(self, wa_id: str = "6281234567890", name: str = "Rina") -> WhatsAppUser:
-        return WhatsAppUser(self.poster, self.fake, self.channel.idle, wa_id, name)
+    def user(
+        self, wa_id: str = "6281234567890", name: str = "Rina", bsuid: str | None = None
+    ) -> WhatsAppUser:
+        return WhatsAppUser(self.poster, self.fake, self.channel.idle, wa_id, name, bsuid=bsuid)
 
     async def close(self) -> None:
         await self.http.close()
