@@ -7,7 +7,9 @@ database, against the Graph API fake, with payloads written from Meta's document
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +18,7 @@ from storage.identities import canonical_address
 from storage.message_status import MessageStatus, OutgoingMessage
 from storage.models import Identity, IdentityAlias
 from tests.chat import ID, ChatDriver
+from tests.pii import personal_data_in
 from tests.test_whatsapp_e2e import (
     NIP,
     Stack,
@@ -29,6 +32,15 @@ from tests.test_whatsapp_e2e import (
 
 BSUID = "ID.1502576394655843"
 PHONE = "6281234567890"
+
+
+@pytest.fixture(autouse=True)
+def no_personal_data_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every log line of these runs, at DEBUG, names nobody (issue 20.5, UU 27/2022)."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    assert personal_data_in(records, ["Rina"]) == []
 
 
 async def identities(stack: Stack) -> list[Identity]:

@@ -73,6 +73,10 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
+# python-telegram-bot logs every update and API call whole at DEBUG: names, messages, user
+# ids (personal data, UU 27/2022). Its loggers stay at INFO, whatever the root level.
+if logging.getLogger("telegram").level < logging.INFO:
+    logging.getLogger("telegram").setLevel(logging.INFO)
 
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
