@@ -12,6 +12,8 @@ import copy
 import json
 import os
 import random
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from hypothesis import strategies as st
 from bot.channels.whatsapp_webhook import parse_message, parse_status, sign, units_from_payload
 from tests.fakes.graph_api import DATA_DIR, load_payload
 from tests.fakes.telegram_api import TelegramRig
+from tests.fakes.telegram_api import telegram_rig as open_telegram_rig
 from tests.test_telegram_channel import StubCores, cores, mode  # noqa: F401
 from tests.test_whatsapp_channel import Rig, graph_api, rig  # noqa: F401
 
@@ -160,6 +163,12 @@ async def test_the_whatsapp_webhook_never_answers_5xx(rig: Rig) -> None:
     await rig.channel.idle()
     assert statuses <= {200, 400}, statuses
     rig.fake.violations.clear()  # mutated media ids are refused by the fake, as by Meta
+
+
+@pytest.fixture
+async def telegram_rig(tmp_path: Path, mode: str, cores: StubCores) -> AsyncIterator[TelegramRig]:
+    async with open_telegram_rig(tmp_path, mode, cores) as opened:
+        yield opened
 
 
 @pytest.mark.parametrize("mode", ["webhook"])
