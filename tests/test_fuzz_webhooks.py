@@ -197,3 +197,6 @@ async def test_the_telegram_webhook_never_answers_5xx(
                 statuses.add(response.status)
     await telegram_rig.channel.idle()
     assert statuses <= {200, 400}, statuses
+    # A mutated update may name a chat Telegram does not have (an id past 2**63): the answer
+    # to it is refused by the fake as by Telegram, and logged; that is the right outcome.
+    telegram_rig.fake.errors[:] = [e for e in telegram_rig.fake.errors if "chat not found" not in e]
