@@ -200,3 +200,24 @@ async def test_the_telegram_webhook_never_answers_5xx(
     # A mutated update may name a chat Telegram does not have (an id past 2**63): the answer
     # to it is refused by the fake as by Telegram, and logged; that is the right outcome.
     telegram_rig.fake.errors[:] = [e for e in telegram_rig.fake.errors if "chat not found" not in e]
+
+
+@pytest.mark.parametrize("mode", ["webhook"])
+async def test_a_telegram_body_over_the_limit_is_refused_before_it_is_read(
+    telegram_rig: TelegramRig, cores: StubCores
+) -> None:
+    import aiohttp
+
+    from bot.channels.telegram import MAX_WEBHOOK_BYTES
+
+    headers = {
+        "X-Telegram-Bot-Api-Secret-Token": str(telegram_rig.settings.telegram_webhook_secret)
+    }
+    body = b'{"update_id": 7, "x": "' + b"a" * MAX_WEBHOOK_BYTES + b'"}'
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(telegram_rig.webhook_url, data=body, headers=headers) as response,
+    ):
+        assert response.status == 413
+    assert await telegram_rig.core.inbound.unprocessed("telegram") == []
+    assert await telegram_rig.core.inbound.set_aside_count("telegram") == 0
