@@ -12,6 +12,24 @@ from storage.db import Database
 DATABASE_KEY = web.AppKey("database", Database)
 
 
+async def read_body(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or None when it is over ``limit`` bytes.
+
+    Refused on its Content-Length before anything is read, and read with a cap otherwise
+    (a chunked body declares no length), so an oversized body is never held whole.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def healthz(request: web.Request) -> web.Response:
     """200 when the database answers, 503 otherwise."""
     if await request.app[DATABASE_KEY].ping():

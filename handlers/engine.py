@@ -140,7 +140,7 @@ class Engine:
                     outcome = await self._handle_locked(user_id, incoming)
                 except Exception:
                     # Nothing was committed, and the person is asked to send it again.
-                    log.exception("step failed for %s:%s", incoming.channel, incoming.sender_id)
+                    log.exception("step failed for person %s on %s", user_id, incoming.channel)
                     await self._give_up(incoming)
                     t = Translator(await self._locale_of(user_id))
                     return Outcome(replies=[Reply(t("error.internal"))])

@@ -98,6 +98,15 @@ class InboundStore:
             ).returning(_TABLE.c.update_key)
         return self._store_new
 
+    async def ref(self, channel: str, update_key: str) -> int | None:
+        """The row id of a stored update: how logs name it (keys may encode a phone number)."""
+        async with self._db.sessions() as session:
+            return await session.scalar(
+                select(InboundUpdate.id).where(
+                    InboundUpdate.channel == channel, InboundUpdate.update_key == update_key
+                )
+            )
+
     async def is_processed(self, channel: str, update_key: str) -> bool:
         async with self._db.sessions() as session:
             row = await _find(session, channel, update_key)

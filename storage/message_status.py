@@ -25,7 +25,7 @@ class OutgoingMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     wamid: Mapped[str] = mapped_column(String(128), unique=True)
-    recipient: Mapped[str] = mapped_column(String(64), index=True)
+    recipient: Mapped[str] = mapped_column(String(160), index=True)  # a number or a BSUID
     kind: Mapped[str] = mapped_column(String(20))  # text, interactive, image, document, template
     template_name: Mapped[str | None] = mapped_column(String(100))
     last_status: Mapped[str | None] = mapped_column(String(20))
@@ -41,7 +41,7 @@ class MessageStatus(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     wamid: Mapped[str] = mapped_column(String(128), index=True)
-    recipient: Mapped[str | None] = mapped_column(String(64))
+    recipient: Mapped[str | None] = mapped_column(String(160))
     status: Mapped[str] = mapped_column(String(20))
     error_code: Mapped[int | None] = mapped_column(Integer)
     error_title: Mapped[str | None] = mapped_column(String(200))

@@ -145,13 +145,29 @@ class Identity(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(20))
-    external_id: Mapped[str] = mapped_column(String(64))
+    # Up to 160: a WhatsApp BSUID is a country code, a dot and up to 128 characters.
+    external_id: Mapped[str] = mapped_column(String(160))
     display_name: Mapped[str | None] = mapped_column(String(200))
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="identities")
+
+
+class IdentityAlias(Base):
+    """Another address of a channel identity (a WhatsApp user's BSUID beside their number)."""
+
+    __tablename__ = "identity_aliases"
+    __table_args__ = (UniqueConstraint("channel", "alias"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(
+        ForeignKey("identities.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(20))
+    alias: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class UserRole(Base):

@@ -75,7 +75,7 @@ class OutboxMessage(Base):
     key: Mapped[str] = mapped_column(String(160), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(20))
-    recipient: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(160))  # a WhatsApp BSUID is long
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     idea_id: Mapped[int | None] = mapped_column(Integer, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

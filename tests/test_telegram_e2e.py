@@ -6,7 +6,8 @@ Each test runs in polling and in webhook mode, on every database backend the sui
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,20 @@ from bot.config import Settings
 from handlers.i18n import Translator
 from storage.models import Idea
 from tests.fakes.telegram_api import FakeUser, SentMessage, TelegramRig, telegram_rig
+from tests.pii import personal_data_in
 
 ID = Translator("id")
 PROBLEM = "Antrian panjang di puskesmas membuat warga lanjut usia menunggu berjam-jam"
 IDEA = "Pendaftaran pasien lansia dijemput kader posyandu lewat WhatsApp sebelum hari kunjungan"
+
+
+@pytest.fixture(autouse=True)
+def no_personal_data_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every log line of these runs, at DEBUG, names nobody (issue 20.5, UU 27/2022)."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    assert personal_data_in(records, ["Rina"]) == []
 
 
 @asynccontextmanager

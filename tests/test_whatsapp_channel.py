@@ -544,8 +544,8 @@ async def test_a_missing_template_is_a_clear_error_never_a_silent_drop(
     with caplog.at_level(logging.ERROR), pytest.raises(TemplateError, match=message):
         await rig.channel.send("62811", [Reply("Pengingat")], template=request_)
     assert rig.fake.messages == []
-    # Logged, naming why, but not the person's number (personal data stays out of logs).
-    assert any(message in r.getMessage() for r in caplog.records)
+    # Logged, naming the person by SASI's identity id: never by their number (UU 27/2022).
+    assert any(message in r.getMessage() and "identity" in r.getMessage() for r in caplog.records)
     assert not any("62811" in r.getMessage() for r in caplog.records)
 
 

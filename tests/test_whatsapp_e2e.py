@@ -7,8 +7,9 @@ were really offered to them, so a conversation that works only on Telegram fails
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,10 +35,20 @@ from tests.fakes.graph_api import (
     offered_choices,
     visible_text,
 )
+from tests.pii import personal_data_in
 
 SECRET = "e2e-app-secret"
 VERIFY = "e2e-verify-token"
 NIP = "199107082019032012"
+
+
+@pytest.fixture(autouse=True)
+def no_personal_data_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every log line of these runs, at DEBUG, names nobody (issue 20.5, UU 27/2022)."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    assert personal_data_in(records, ["Rina"]) == []
 
 
 def read(messages: list[dict[str, Any]]) -> str:
@@ -79,8 +90,10 @@ class Stack:
     telegram: TelegramStandIn
     offset: list[timedelta]
 
-    def user(self, wa_id: str = "6281234567890", name: str = "Rina") -> WhatsAppUser:
-        return WhatsAppUser(self.poster, self.fake, self.channel.idle, wa_id, name)
+    def user(
+        self, wa_id: str = "6281234567890", name: str = "Rina", bsuid: str | None = None
+    ) -> WhatsAppUser:
+        return WhatsAppUser(self.poster, self.fake, self.channel.idle, wa_id, name, bsuid=bsuid)
 
     async def close(self) -> None:
         await self.http.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import os
 from collections import deque
@@ -58,6 +59,7 @@ from bot.channels.telegram_render import (
 )
 from bot.outbox.errors import Blocked, Permanent, RateLimited, SendError, Transient
 from bot.outbox.limits import TELEGRAM_LIMITS
+from bot.web import read_body
 from handlers.messages import (
     Attachment,
     AttachmentKind,
@@ -74,10 +76,16 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
+# python-telegram-bot logs every update and API call whole at DEBUG: names, messages, user
+# ids (personal data, UU 27/2022). Its loggers stay at INFO, whatever the root level.
+if logging.getLogger("telegram").level < logging.INFO:
+    logging.getLogger("telegram").setLevel(logging.INFO)
 
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the cloud Bot API refuses getFile above 20 MB
+# An update is a few kilobytes (a message is at most 4,096 characters plus its entities).
+MAX_WEBHOOK_BYTES = 1024 * 1024
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 MAX_RETRIES = 5
 TYPING_AFTER = 1.0  # seconds of processing before the person sees "typing…"
@@ -293,8 +301,11 @@ class TelegramChannel:
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             log.warning("Telegram webhook request with a wrong secret from %s", request.remote)
             return web.Response(status=403)
+        body = await read_body(request, MAX_WEBHOOK_BYTES)
+        if body is None:
+            return web.Response(status=413, text="too large for a Telegram update")
         try:
-            payload = await request.json()
+            payload = json.loads(body)
         except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             return web.Response(status=400, text="not a Telegram update")
         update_id = payload.get("update_id") if isinstance(payload, dict) else None
@@ -393,7 +404,9 @@ class TelegramChannel:
             return {int(key) for key in keys}
 
     async def _on_error(self, update: object, context: CallbackContext[Any, Any, Any, Any]) -> None:
-        log.error("error while handling Telegram update %r", update, exc_info=context.error)
+        # Not the update itself: it carries the person's name and messages.
+        ref = getattr(update, "update_id", None)
+        log.error("error while handling Telegram update %s", ref, exc_info=context.error)
 
     def _submit(self, update: Update) -> None:
         user = update.effective_user
@@ -663,7 +676,7 @@ class TelegramChannel:
             )
         if file is None:
             if not texts and markup is not None:
-                log.error("reply with choices but no text for %s; choices dropped", chat_id)
+                log.error("reply with choices but no text; choices dropped")
             return
         await self._send_file(
             chat_id, file.kind, file.path, file.file_name, caption, markup, patient=patient

@@ -52,8 +52,10 @@ from bot.channels.whatsapp_webhook import (
     SIGNATURE_HEADER,
     ParsedMessage,
     Unit,
+    is_address,
     parse_message,
     parse_status,
+    rejected_body,
     signature_is_valid,
     unit_from_stored,
     units_from_payload,
@@ -62,8 +64,10 @@ from bot.config import ConfigError, Settings
 from bot.outbox.errors import NoTemplate, Permanent, RateLimited, SendError, Transient
 from bot.outbox.limits import WHATSAPP_LIMITS
 from bot.outbox.sender import Port
+from bot.web import read_body
 from handlers.messages import Attachment, Incoming, Outcome, Reply, coalesce
 from storage.db import Database
+from storage.identities import addresses_of, canonical_address, identity_ref, record_aliases
 from storage.inbound import InboundStore
 from storage.message_status import STATUS_RANK, MessageStatus, OutgoingMessage
 from storage.models import utcnow
@@ -72,6 +76,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "whatsapp"
 WEBHOOK_PATH = "/webhooks/whatsapp"
+# Meta's webhook bodies are a few kilobytes; anything near this is not one of them.
+MAX_WEBHOOK_BYTES = 1024 * 1024
 # Cloud API limits are 5 MB (images) and 100 MB (documents); SASI keeps eviden up to this.
 DEFAULT_MAX_MEDIA_BYTES = 25 * 1024 * 1024
 # Said on the button that opens a list, until the catalogues carry "whatsapp.list_button".
@@ -186,6 +192,8 @@ class WhatsAppChannel:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._accepting = False
         self._queued: set[str] = set()
+        self._replayed: set[str] = set()  # keys this start took from the backlog
+        self._aliased: set[tuple[str, str]] = set()  # (identity address, alias) recorded
         self.stop_grace = 30.0  # seconds stop() waits for work in flight
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -210,6 +218,7 @@ class WhatsAppChannel:
         self._core.register_channel(self)
         # What a killed predecessor committed but never sent goes out before anything new.
         await self._core.resend_unsent_replies(CHANNEL)
+        self._replayed = set()
         # Older updates first: live webhooks only queue once the backlog is queued, then a
         # last pass picks up whatever was stored in between.
         replayed = await self._replay()
@@ -221,11 +230,15 @@ class WhatsAppChannel:
     async def _replay(self) -> int:
         count = 0
         async for update in self._core.inbound.backlog(CHANNEL):
-            if update.update_key in self._queued:
+            # Taken once per start: one that failed in the first pass stays for the next start
+            # (its attempts are counted), never queued again by the second pass.
+            if update.update_key in self._queued or update.update_key in self._replayed:
                 continue
+            self._replayed.add(update.update_key)
             unit = unit_from_stored(update.update_key, update.payload)
-            if unit is None:
-                log.warning("cannot replay stored WhatsApp update %s", update.update_key)
+            if unit.problem is not None:
+                log.warning("stored WhatsApp update #%d set aside: %s", update.id, unit.problem)
+                await self._reject(unit)
                 continue
             self._queue(unit)
             count += 1
@@ -279,32 +292,70 @@ class WhatsAppChannel:
 
     async def _receive(self, request: web.Request) -> web.StreamResponse:
         """Verify, store every unit, answer 200; processing follows in the background."""
-        body = await request.read()
+        body = await read_body(request, MAX_WEBHOOK_BYTES)
+        if body is None:
+            log.warning("refused a WhatsApp webhook over %d bytes", MAX_WEBHOOK_BYTES)
+            return web.Response(status=413)
         if not signature_is_valid(self._app_secret, body, request.headers.get(SIGNATURE_HEADER)):
             log.warning("refused a WhatsApp webhook with a missing or wrong signature")
             return web.Response(status=403)
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             log.warning("refused a signed WhatsApp webhook that is not JSON")
             return web.Response(status=400)
-        if not isinstance(payload, dict):
-            return web.Response(status=400)
+        try:
+            units = units_from_payload(payload, self._phone_number_id)
+        except RecursionError:
+            units = [rejected_body(None, "nested too deep")]
         # A database failure here propagates as a 500, so Meta delivers the request again;
         # units stored before the failure are queued all the same.
-        for unit in units_from_payload(payload, self._phone_number_id):
-            if await self._core.inbound.store(CHANNEL, unit.key, unit.payload):
+        for unit in units:
+            if unit.problem is not None:
+                # Signed, so from Meta: answered 200 so it is not sent again, kept for
+                # inspection, never processed.
+                log.warning("set aside a signed WhatsApp webhook part: %s", unit.problem)
+                await self._reject(unit)
+            elif await self._core.inbound.store(CHANNEL, unit.key, unit.payload):
                 self._enqueue(unit)
             elif unit.key not in self._queued and not await self._core.inbound.is_processed(
                 CHANNEL, unit.key
             ):
                 # Stored by an earlier delivery whose processing failed: try it again (the
                 # engine's claim still guarantees it is handled once).
-                log.info("WhatsApp update %s delivered again before it was processed", unit.key)
+                log.info(
+                    "WhatsApp update %s delivered again before it was processed",
+                    await self._ref(unit.key),
+                )
                 self._enqueue(unit)
             else:
-                log.info("WhatsApp update %s was delivered before; ignored", unit.key)
+                log.info(
+                    "WhatsApp update %s was delivered before; ignored", await self._ref(unit.key)
+                )
         return web.Response(status=200)
+
+    async def _ref(self, key: str) -> str:
+        """How logs name an inbound update: its row id (a Meta message id encodes a number)."""
+        row = await self._core.inbound.ref(CHANNEL, key)
+        return f"#{row}" if row is not None else "(not stored)"
+
+    async def _reject(self, unit: Unit) -> None:
+        """Set a unit that does not fit aside, and tell its sender when there is one."""
+        try:
+            await self._core.inbound.set_aside(
+                CHANNEL, unit.key, unit.problem or "unexpected", unit.payload
+            )
+        except (ValueError, TypeError, RecursionError):
+            # The payload itself cannot be stored as JSON: keep the reason alone.
+            await self._core.inbound.set_aside(CHANNEL, unit.key, unit.problem or "unexpected")
+        if unit.reply_to is not None:
+            self._tell_failed(unit.reply_to, unit.key)
+
+    def _tell_failed(self, address: str, key: str) -> None:
+        # Queued in the person's lane like a message, so it keeps their order.
+        if self._client is None:
+            return  # stopped: nobody to send with
+        self._queue(Unit(f"{key}:failed", address, {"kind": "failed", "address": address}))
 
     # -- processing ------------------------------------------------------------------------
 
@@ -335,9 +386,9 @@ class WhatsAppChannel:
                     await self._process(unit)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    # Left unprocessed in the database: replayed on the next start.
-                    log.exception("processing WhatsApp update %s failed", unit.key)
+                except Exception as exc:
+                    log.exception("processing WhatsApp update %s failed", await self._ref(unit.key))
+                    await self._failed(unit, exc)
                 finally:
                     queue.popleft()
                     self._queued.discard(unit.key)
@@ -346,15 +397,46 @@ class WhatsAppChannel:
             if not queue:
                 del self._queues[lane]
 
+    async def _failed(self, unit: Unit, exc: Exception) -> None:
+        """A unit whose processing failed: tried again at the next start if the failure may
+        pass (the Graph API or the database unavailable; attempts counted across starts),
+        else set aside at once. The sender is told when it is set aside, so nobody waits
+        for an answer that will not come."""
+        if unit.payload.get("kind") == "failed":
+            return  # the apology itself failed: logged, nothing more to say
+        try:
+            if isinstance(exc, _Permanent):
+                await self._core.inbound.set_aside(CHANNEL, unit.key, exc.reason)
+                aside = True
+            else:
+                aside = await self._core.inbound.record_failure(
+                    CHANNEL, unit.key, type(exc).__name__
+                )
+            address = _address_of(unit)
+            if aside and address is not None:
+                self._tell_failed(address, unit.key)
+        except Exception:
+            log.exception(
+                "could not record the failure of WhatsApp update %s", await self._ref(unit.key)
+            )
+
     async def _process(self, unit: Unit) -> None:
-        if unit.payload.get("kind") == "status":
+        kind = unit.payload.get("kind")
+        if kind == "status":
             await self._record_status(unit)
             return
-        message = parse_message(unit.payload)
+        if kind == "failed":
+            await self._answer_failed(unit)
+            return
+        try:
+            message = parse_message(unit.payload)
+        except ValueError as exc:  # pydantic's ValidationError is one
+            raise _Permanent("unexpected shape") from exc
         incoming = await self._incoming(message, unit.key)
         outcome = await self._core.handle(incoming)
+        await self._remember_aliases(incoming.sender_id, message)
         if outcome.duplicate:
-            log.info("WhatsApp message %s was processed before", message.message_id)
+            log.info("WhatsApp update %s was processed before", await self._ref(unit.key))
             return
         await self._answer(message.sender, outcome)
 
@@ -368,6 +450,15 @@ class WhatsAppChannel:
         else:
             await self._core.replies_sent(outcome, CHANNEL, to)
 
+    async def _answer_failed(self, unit: Unit) -> None:
+        address = str(unit.payload["address"])
+        sender_id = await canonical_address(self._core.database, CHANNEL, [address])
+        outcome = await self._core.handle(
+            Incoming(channel=CHANNEL, sender_id=sender_id, failed=True, update_key=unit.key)
+        )
+        if not outcome.duplicate:
+            await self._send_replies(address, outcome.replies)
+
     async def _incoming(self, message: ParsedMessage, key: str) -> Incoming:
         """The core's view of a message; ``key`` is what it was stored under (claimed once)."""
         attachments: tuple[Attachment, ...] = ()
@@ -377,9 +468,16 @@ class WhatsAppChannel:
                 attachments = (await self._fetch_media(message),)
             except MediaTooLarge:
                 too_large = True
+            except GraphApiError as exc:
+                if not exc.retryable:
+                    # The media is gone or refused (a 404): asking again will not bring it.
+                    raise _Permanent(f"media not fetched (HTTP {exc.status})") from exc
+                raise
+        addresses = addresses_of(message.phone, message.bsuid)
+        sender_id = await canonical_address(self._core.database, CHANNEL, addresses)
         return Incoming(
             channel=CHANNEL,
-            sender_id=message.sender,
+            sender_id=sender_id,
             text=message.text,
             choice=message.choice,
             attachments=attachments,
@@ -388,6 +486,19 @@ class WhatsAppChannel:
             update_key=key,
             too_large=too_large,
         )
+
+    async def _remember_aliases(self, sender_id: str, message: ParsedMessage) -> None:
+        """A message naming both ids: each names this person from now on (the identity
+        exists once the core has handled a message from it)."""
+        others = [
+            a
+            for a in addresses_of(message.phone, message.bsuid)
+            if a != sender_id and (sender_id, a) not in self._aliased
+        ]
+        if not others:
+            return
+        await record_aliases(self._core.database, CHANNEL, sender_id, others)
+        self._aliased.update((sender_id, a) for a in others)
 
     async def _fetch_media(self, message: ParsedMessage) -> Attachment:
         media = message.media
@@ -416,16 +527,10 @@ class WhatsAppChannel:
         )
 
     async def _record_status(self, unit: Unit) -> None:
-        event = parse_status(unit.payload)
-        if event.status == "failed":
-            log.error(
-                "WhatsApp message %s to %s failed: %s %s %s",
-                event.message_id,
-                event.recipient,
-                event.error_code,
-                event.error_title,
-                event.error_details or "",
-            )
+        try:
+            event = parse_status(unit.payload)
+        except ValueError as exc:
+            raise _Permanent("unexpected shape") from exc
         async with (
             self._core.database.writing(),
             self._core.database.sessions() as session,
@@ -456,6 +561,17 @@ class WhatsAppChannel:
             ):
                 sent.last_status = event.status
                 sent.last_status_at = event.timestamp or utcnow()
+            sent_ref = sent.id if sent is not None else None
+        if event.status == "failed":
+            # Named by SASI's own row ids: the message id and recipient identify a person.
+            log.error(
+                "WhatsApp message (outgoing #%s, status update %s) failed: %s %s %s",
+                sent_ref,
+                await self._ref(unit.key),
+                event.error_code,
+                event.error_title,
+                event.error_details or "",
+            )
         await self._core.inbound.mark_processed(CHANNEL, unit.key)
 
     # -- sending ---------------------------------------------------------------------------
@@ -475,7 +591,8 @@ class WhatsAppChannel:
         try:
             await self.deliver(external_id, replies, template=template)
         except NoTemplate as exc:
-            log.error("WhatsApp message not sent: %s", exc.reason)
+            who = await self._who(external_id)
+            log.error("WhatsApp message to identity %s not sent: %s", who, exc.reason)
             raise TemplateError(exc.reason) from exc
         except SendError as exc:
             cause = exc.__cause__
@@ -557,7 +674,33 @@ class WhatsAppChannel:
                         sent.last_status_at = status.status_at or status.received_at
                 session.add(sent)
         except IntegrityError:
-            log.warning("WhatsApp message %s was recorded before", wamid)
+            log.warning("an outgoing WhatsApp message was recorded before")
+
+    async def _who(self, external_id: str) -> str:
+        """How logs name a person: SASI's identity id, never their number or BSUID."""
+        return await identity_ref(self._core.database, CHANNEL, external_id)
+
+
+class _Permanent(Exception):
+    """A failure that another attempt cannot mend (a malformed unit, media gone)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _address_of(unit: Unit) -> str | None:
+    """Whom to tell that a unit failed: the sender of a message, nobody for a status."""
+    if unit.payload.get("kind") != "message":
+        return None
+    message = unit.payload.get("message")
+    if not isinstance(message, Mapping):
+        return None
+    for field_name in ("from", "from_user_id"):
+        address = message.get(field_name)
+        if is_address(address):
+            return str(address)
+    return None
 
 
 # Meta's throughput and pair-rate limits: wait and send again.

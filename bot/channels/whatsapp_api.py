@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -78,7 +79,8 @@ class GraphClient:
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
-        self._phone_number_id = phone_number_id
+        # Every id that goes into a path is quoted whole: an id is one segment, never a path.
+        self._phone_number_id = _segment(phone_number_id)
         self._headers = {"Authorization": f"Bearer {token}"}
         self._sleep = sleep
         self._backoff = backoff
@@ -91,7 +93,8 @@ class GraphClient:
         try:
             return str(answer["messages"][0]["id"])
         except (KeyError, IndexError, TypeError) as exc:
-            raise GraphApiError(200, None, f"no message id in the answer: {answer!r}") from exc
+            # Not the answer itself: it names the recipient.
+            raise GraphApiError(200, None, "no message id in the answer") from exc
 
     async def upload_media(self, path: Path, mime_type: str, file_name: str) -> str:
         """Upload a file for sending; returns the media id."""
@@ -111,7 +114,7 @@ class GraphClient:
 
     async def media_info(self, media_id: str) -> MediaInfo:
         """``GET /{media-id}``: where to download a user's file, and what it is."""
-        answer = await self._call("GET", f"{self._base}/{media_id}")
+        answer = await self._call("GET", f"{self._base}/{_segment(media_id)}")
         size = answer.get("file_size")
         return MediaInfo(
             url=str(answer["url"]),
@@ -199,6 +202,12 @@ class GraphClient:
             delay = max(delay, retry_after)
         log.warning("Graph API: %s; retrying in %.1f s (attempt %d)", exc, delay, attempt)
         await self._sleep(delay)
+
+
+def _segment(value: str) -> str:
+    if not value:
+        raise ValueError("an empty id cannot name a Graph API object")
+    return quote(value, safe="")
 
 
 def _discard(path: Path) -> None:

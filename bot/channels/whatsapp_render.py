@@ -11,6 +11,7 @@ import mimetypes
 from dataclasses import dataclass
 from typing import Any
 
+from bot.channels.whatsapp_webhook import is_bsuid
 from handlers.messages import OutgoingFile, Reply
 
 MAX_TEXT = 4096
@@ -89,11 +90,16 @@ def interactive_body(text: str) -> tuple[str, str]:
     return text[: len(text) - len(tail)].rstrip(), tail
 
 
+def addressed(to: str) -> dict[str, Any]:
+    """The head of every message body: a phone number goes in ``to``; a person known only
+    by username is addressed by their business-scoped user id in ``recipient``."""
+    field = "recipient" if is_bsuid(to) else "to"
+    return {"messaging_product": "whatsapp", "recipient_type": "individual", field: to}
+
+
 def text_payload(to: str, body: str) -> dict[str, Any]:
     return {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
+        **addressed(to),
         "type": "text",
         "text": {"preview_url": False, "body": body},
     }
@@ -131,9 +137,7 @@ def _interactive_payload(to: str, reply: Reply, body: str, list_button: str) -> 
             "action": {"button": list_button[:MAX_LIST_BUTTON], "sections": [{"rows": rows}]},
         }
     return {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
+        **addressed(to),
         "type": "interactive",
         "interactive": interactive,
     }
@@ -186,9 +190,7 @@ def media_payload(part: FilePart, media_id: str) -> dict[str, Any]:
     if part.kind == "document":
         media["filename"] = part.file.file_name
     return {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": part.to,
+        **addressed(part.to),
         "type": part.kind,
         part.kind: media,
     }

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from bot.channels.whatsapp_render import addressed
 from handlers.messages import TemplateCall
 
 WINDOW = timedelta(hours=24)
@@ -112,9 +113,7 @@ def template_payload(to: str, spec: TemplateSpec, parameters: Sequence[str]) -> 
             }
         ]
     return {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
+        **addressed(to),
         "type": "template",
         "template": template,
     }

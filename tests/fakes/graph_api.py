@@ -49,6 +49,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     json: Any = None
+    raw_path: str = ""  # as sent, before percent-decoding
 
 
 @dataclass
@@ -120,7 +121,8 @@ class FakeGraphApi:
         return media_id
 
     def sent_to(self, wa_id: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m.get("to") == wa_id]
+        """Messages to a phone number (``to``) or a BSUID (``recipient``)."""
+        return [m for m in self.messages if wa_id in (m.get("to"), m.get("recipient"))]
 
     def message_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/messages")]
@@ -129,7 +131,9 @@ class FakeGraphApi:
 
     def _record(self, request: web.Request, body: Any = None) -> None:
         self.requests.append(
-            RecordedRequest(request.method, request.path, dict(request.headers), body)
+            RecordedRequest(
+                request.method, request.path, dict(request.headers), body, request.raw_path
+            )
         )
 
     def _authorised(self, request: web.Request) -> bool:
@@ -173,13 +177,12 @@ class FakeGraphApi:
         message: dict[str, Any] = {"id": wamid}
         if body.get("type") == "template":
             message["message_status"] = "accepted"
-        to = body["to"]
+        if "recipient" in body:
+            contact = {"input": body["recipient"], "user_id": body["recipient"]}
+        else:
+            contact = {"input": body["to"], "wa_id": body["to"]}
         return web.json_response(
-            {
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to}],
-                "messages": [message],
-            }
+            {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]}
         )
 
     async def _upload(self, request: web.Request) -> web.Response:
@@ -263,6 +266,7 @@ def _text(value: Any, name: str, limit: int, problems: list[str], required: bool
         problems.append(f"{name} is {len(value)} characters, over {limit}: {value[:40]!r}")
 
 
+BSUID = r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}"  # Meta's documented form
 _TEMPLATE_PARAMETER = re.compile(r"[\n\t]| {5,}")
 
 
@@ -275,9 +279,18 @@ def validate_message(
         problems.append("messaging_product must be 'whatsapp'")
     if body.get("recipient_type", "individual") != "individual":
         problems.append("recipient_type must be 'individual'")
+    # A phone number goes in "to"; a business-scoped user id (a person known only by
+    # username) in "recipient". Exactly one of them.
     to = body.get("to")
-    if not isinstance(to, str) or not to.isdigit():
+    recipient = body.get("recipient")
+    if (to is None) == (recipient is None):
+        problems.append("a message needs exactly one of 'to' and 'recipient'")
+    elif to is not None and (not isinstance(to, str) or not to.isdigit()):
         problems.append(f"'to' must be a phone number, got {to!r}")
+    elif recipient is not None and (
+        not isinstance(recipient, str) or not re.fullmatch(BSUID, recipient)
+    ):
+        problems.append(f"'recipient' must be a business-scoped user id, got {recipient!r}")
     kind = body.get("type", "text")
     content = body.get(kind)
     if not isinstance(content, dict):
@@ -404,6 +417,10 @@ def signed(secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]
 
 # -- a person on WhatsApp, talking to SASI through the real webhook --------------------------
 
+
+def _is_bsuid(address: str) -> bool:
+    return re.fullmatch(BSUID, address) is not None
+
 _message_ids = itertools.count(1)
 
 
@@ -486,19 +503,45 @@ class WhatsAppUser:
     """
 
     def __init__(
-        self, poster: WebhookPoster, fake: FakeGraphApi, wait: Any, wa_id: str, name: str
+        self,
+        poster: WebhookPoster,
+        fake: FakeGraphApi,
+        wait: Any,
+        wa_id: str,
+        name: str,
+        *,
+        bsuid: str | None = None,
+        username: str = "@pengguna",
     ) -> None:
         self.poster = poster
         self.fake = fake
         self.wait = wait
+        # The address SASI answers: the phone number, or for a person known only by
+        # username their business-scoped user id (``wa_id`` then is that BSUID).
         self.wa_id = wa_id
         self.name = name
+        self.bsuid = bsuid if bsuid is not None else (wa_id if _is_bsuid(wa_id) else None)
+        self.username = username
         self._seen = 0
+
+    @property
+    def username_only(self) -> bool:
+        return self.bsuid is not None and self.bsuid == self.wa_id
+
+    def payload_name(self, name: str) -> str:
+        """The recorded payload as this person sends it: with a BSUID only, or both ids."""
+        if self.username_only and (DATA_DIR / f"{name}_username.json").exists():
+            return f"{name}_username"
+        if self.bsuid is not None and name == "text":
+            return "text_both_ids"
+        return name
 
     def _values(self, message_id: str, **extra: str) -> dict[str, str]:
         return {
             "WHATSAPP_USER_ID": self.wa_id,
             "WHATSAPP_USER_PHONE_NUMBER": self.wa_id,
+            "WHATSAPP_BSUID": self.bsuid or "",
+            "WHATSAPP_USERNAME": self.username,
             "WHATSAPP_USER_NAME": self.name,
             "WHATSAPP_MESSAGE_ID": message_id,
             "WEBHOOK_SENT_TIMESTAMP": "1767225600",
@@ -511,7 +554,7 @@ class WhatsAppUser:
         for message, wamid in zip(
             reversed(self.fake.messages), reversed(self.fake.message_ids), strict=True
         ):
-            if message.get("to") == self.wa_id:
+            if self.wa_id in (message.get("to"), message.get("recipient")):
                 return wamid
         return "wamid.NONE"
 
@@ -529,7 +572,7 @@ class WhatsAppUser:
     ) -> list[dict[str, Any]]:
         """Send a recorded payload; returns the messages SASI sent this person in answer."""
         payload = self.poster.payload(
-            name, **self._values(message_id or new_message_id(), **values)
+            self.payload_name(name), **self._values(message_id or new_message_id(), **values)
         )
         status = await self.poster.post(payload)
         assert status == 200, f"webhook answered {status}"

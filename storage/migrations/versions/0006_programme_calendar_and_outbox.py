@@ -75,7 +75,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=160), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("channel", sa.String(length=20), nullable=False),
-        sa.Column("recipient", sa.String(length=64), nullable=False),
+        sa.Column("recipient", sa.String(length=160), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("idea_id", sa.Integer(), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
