@@ -22,6 +22,7 @@ from handlers.engine import Clock, Engine, system_clock
 from handlers.i18n import Translator
 from handlers.messages import Incoming, Outcome, Reply, TemplateCall, coalesce
 from handlers.ports import SimilarityService
+from storage.conversation_state import touch_states
 from storage.db import Database
 from storage.inbound import InboundStore
 from storage.migrate import upgrade_to_head_async
@@ -139,6 +140,11 @@ class Core:
         total = 0
         while sent := await self.sender.send_due(channel, kinds=("reply",)):
             total += sent
+        if total:
+            # The pending questions were shown again just now: an answer to them is an answer,
+            # not a message from someone who no longer sees the question (see the engine).
+            people = await self.outbox.resent_to(channel, ("reply",))
+            await touch_states(self.database, people, self.engine.clock())
         return total
 
     async def mark_blocked(self, channel: str, external_id: str) -> None:

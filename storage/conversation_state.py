@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import Database
 from storage.models import ConversationState, Identity, User
 
 _STATE = cast(Table, ConversationState.__table__)
@@ -114,3 +115,13 @@ async def save_state(
     stored.version = version
     stored.updated_at = now
     return version
+
+
+async def touch_states(database: Database, user_ids: Sequence[int], now: datetime) -> None:
+    """Mark these people's pending questions as asked ``now`` (they were just sent again)."""
+    if not user_ids:
+        return
+    async with database.writing(), database.sessions() as session, session.begin():
+        await session.execute(
+            _STATE.update().where(_STATE.c.user_id.in_(list(user_ids))).values(updated_at=now)
+        )

@@ -406,6 +406,22 @@ class OutboxStore:
                 ),
             )
 
+    async def resent_to(self, channel: str, kinds: Sequence[str]) -> list[int]:
+        """The people this worker sent rows of these kinds to (after a start's resend)."""
+        async with self.database.sessions() as session:
+            rows = await session.scalars(
+                select(_TABLE.c.user_id)
+                .where(
+                    _TABLE.c.channel == channel,
+                    _TABLE.c.kind.in_(list(kinds)),
+                    _TABLE.c.claimed_by == self.worker,
+                    _TABLE.c.state == OutboxState.SENT.value,
+                    _TABLE.c.user_id.is_not(None),
+                )
+                .distinct()
+            )
+            return [int(u) for u in rows]
+
     async def all_sent(self, channel: str, kinds: Sequence[str], keys: Sequence[str]) -> bool:
         """Whether every row of ``keys`` of this channel and kinds has gone out."""
         async with self.database.sessions() as session:
