@@ -299,3 +299,41 @@ def test_unknown_idea_or_stage(db_url: str, capsys: Any) -> None:
     assert main(["stage", "1", "Pelatihan"]) == 2
     assert "unknown stage 'Pelatihan'" in capsys.readouterr().err
     assert outbox(db_url) == []
+
+
+def test_schedule_dry_run_prints_what_would_go_out_and_sends_nothing(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "lab.csv"
+    csv.write_text(LAB_2027, encoding="utf-8")
+    assert main(["programme", "import", str(csv)]) == 0
+
+    async def seed() -> None:
+        database = Database(db_url)
+        try:
+            async with database.sessions() as session, session.begin():
+                rina = User(full_name="Rina", nip="199107082019032012")
+                session.add(rina)
+                await session.flush()
+                session.add(Identity(user_id=rina.id, channel="telegram", external_id="501"))
+                session.add(
+                    Idea(name="SI-JEMPOL", problem="p", idea="i", owner_id=rina.id,
+                         stage=Stage.DELIVER)
+                )  # fmt: skip
+        finally:
+            await database.dispose()
+
+    asyncio.run(seed())
+    capsys.readouterr()
+    assert main(["schedule", "--at", "2027-06-02T09:00", "--dry-run"]) == 0
+    header, *rows = capsys.readouterr().out.strip().splitlines()
+    assert header.split("\t") == ["due_at", "kind", "idea_id", "recipient_nip", "channel", "key"]
+    assert [r.split("\t") for r in rows] == [
+        ["2027-06-02T09:00+07:00", "monitoring", "1", "199107082019032012", "telegram",
+         "monitoring:1:2027-06"],
+    ]  # fmt: skip
+    assert query(db_url, select(OutboxMessage)) == []  # a dry run queues nothing
+    # On a closed day nothing is due yet: 1 June 2027 is Hari Lahir Pancasila.
+    assert main(["schedule", "--at", "2027-06-01T09:00", "--dry-run"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[1:] == []
+    assert main(["schedule", "--at", "nanti"]) == 2
