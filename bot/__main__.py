@@ -141,7 +141,7 @@ async def schedule(settings: Settings, at: str | None, dry_run: bool) -> int:
     database = Database(settings.database_url)
     try:
         scheduler = Scheduler(database, settings, OutboxStore(database), lambda: moment)
-        found = [d for d in await scheduler.due(moment) if not d.skipped]
+        found = [d for d in await scheduler.due(moment, with_nips=True) if not d.skipped]
         print("due_at\tkind\tidea_id\trecipient_nip\tchannel\tkey")
         for due in sorted(found, key=lambda d: (d.due_at, d.key)):
             local = due.due_at.astimezone(settings.tz).isoformat(timespec="minutes")

@@ -78,7 +78,13 @@ class DueComputation:
     """Everything due at ``now``. Reads in a few set queries, whatever the number of ideas."""
 
     def __init__(
-        self, session: AsyncSession, now: datetime, settings: Settings, hours: WorkingTime
+        self,
+        session: AsyncSession,
+        now: datetime,
+        settings: Settings,
+        hours: WorkingTime,
+        *,
+        with_nips: bool = False,
     ) -> None:
         self.session = session
         self.now = now
@@ -86,6 +92,7 @@ class DueComputation:
         self.hours = hours
         self.today = now.astimezone(settings.tz).date()
         self._people: dict[int, _Person] = {}
+        self._with_nips = with_nips  # only the operators' view prints them
 
     async def run(self, *, include_existing: bool = False) -> list[Due]:
         existing = set() if include_existing else await self._existing_keys()
@@ -334,8 +341,9 @@ class DueComputation:
     async def _load_people(self) -> None:
         """Everyone at once: NIPs (for the operators' view) and where to reach them."""
         users, identities = _USERS.c, _IDENTITIES.c
-        for user_id, nip in await self.session.execute(select(users.id, users.nip)):
-            self._people[user_id] = _Person(nip)
+        if self._with_nips:
+            for user_id, nip in await self.session.execute(select(users.id, users.nip)):
+                self._people[user_id] = _Person(nip)
         oldest = datetime.min.replace(tzinfo=self.now.tzinfo)
         best: dict[int, tuple[bool, datetime, int]] = {}
         for identity_id, user_id, channel, external_id, last in await self.session.execute(
@@ -349,9 +357,9 @@ class DueComputation:
         ):
             # As storage.queries.preferred_identity: the channel last written from.
             rank = (channel != "terminal", last or oldest, identity_id)
-            person = self._people.get(user_id)
-            if person is None or (user_id in best and best[user_id] >= rank):
+            if user_id in best and best[user_id] >= rank:
                 continue
+            person = self._people.setdefault(user_id, _Person(None))
             best[user_id] = rank
             person.channel, person.recipient = channel, external_id
 

@@ -58,13 +58,15 @@ class Scheduler:
             self._hours = (now, hours)
         return self._hours[1]
 
-    async def due(self, at: datetime, *, include_existing: bool = False) -> list[Due]:
-        """What is due at ``at`` (and not in the outbox yet, unless ``include_existing``)."""
+    async def due(
+        self, at: datetime, *, include_existing: bool = False, with_nips: bool = False
+    ) -> list[Due]:
+        """What is due at ``at`` (and not in the outbox yet, unless ``include_existing``);
+        ``with_nips`` reads the recipients' NIPs too, for the operators' view."""
         hours = await self.working_time()
         async with self.database.sessions() as session:
-            return await DueComputation(session, at, self.settings, hours).run(
-                include_existing=include_existing
-            )
+            computation = DueComputation(session, at, self.settings, hours, with_nips=with_nips)
+            return await computation.run(include_existing=include_existing)
 
     async def tick(self) -> int:
         """Add what is due now to the outbox; returns how many rows were new."""
