@@ -20,13 +20,15 @@ import pytest
 from bot.similarity import SimilarityIndex, baselines
 from bot.similarity.corpus import load_table
 from bot.similarity.evaluate import Metrics, best_threshold, best_threshold_by, evaluate
-from bot.similarity.judged import JudgedSet, evaluate_judged, load_judged
+from bot.similarity.judged import JudgedSet, evaluate_judged, load_judged, split_of
 
 DATA = Path(__file__).parent / "data"
 DEVSET = DATA / "similarity_devset.tsv"
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 REAL_DEV = SHARED / "real_innovations_dev.tsv"
 REAL_DEV_GROUPS = SHARED / "real_innovations_dev_groups.tsv"
+COLLECTED = DATA / "real" / "real_innovations_collected.tsv"
+COLLECTED_GROUPS = DATA / "real" / "real_innovations_collected_groups.tsv"
 
 
 def _floor(precision: float, recall: float, quiet: float) -> Metrics:
@@ -110,6 +112,18 @@ def test_real_dev_set_keeps_its_accuracy_and_beats_the_baselines(real_dev: Judge
     assert m.meets(REAL_DEV_FLOOR), m
     best = _best_baseline(real_dev.rows, lambda s: evaluate_judged(s, real_dev))
     assert m.balanced > best.balanced, (m, best)
+
+
+def test_collected_held_out_part_meets_the_issue_targets() -> None:
+    collected = load_judged(COLLECTED, COLLECTED_GROUPS)
+    held = collected.subset(r["id"] for r in collected.rows if split_of(r) == "held-out")
+    assert held.rows and held.positive, "the held-out part needs judged pairs"
+    m = evaluate_judged(_shown(held.rows), held)
+    # Issue 13's targets. The part is small (see tests/data/real/README.md), so the
+    # baselines at their hindsight-best threshold can tie SASI here; they may not pass it.
+    assert m.precision >= 0.80 and m.recall >= 0.85 and m.quiet >= 0.70, m
+    best = _best_baseline(held.rows, lambda s: evaluate_judged(s, held))
+    assert m.balanced >= best.balanced, (m, best)
 
 
 def test_metrics_definitions() -> None:
