@@ -35,6 +35,12 @@ class Metrics:
         )
 
     @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        s = self.precision + self.recall
+        return 2 * self.precision * self.recall / s if s else 0.0
+
+    @property
     def balanced(self) -> float:
         """Worst of the three; used to pick baseline thresholds in hindsight."""
         return min(self.precision, self.recall, self.quiet)
@@ -77,11 +83,25 @@ def best_threshold(
     """Threshold that maximises ``objective`` when each query shows its top ``limit``
     matches at or above it. ``scored`` holds every candidate with its score, best first.
     """
+    return best_threshold_by(
+        scored, lambda shown: evaluate(shown, groups), limit, candidates, objective
+    )
+
+
+def best_threshold_by(
+    scored: Mapping[str, Sequence[tuple[str, float]]],
+    judge: Callable[[Mapping[str, Sequence[str]]], Metrics],
+    limit: int = 3,
+    candidates: Sequence[float] | None = None,
+    objective: Callable[[Metrics], float] = lambda m: m.balanced,
+) -> tuple[float, Metrics]:
+    """:func:`best_threshold` with any judge of what is shown (e.g. the real sets'
+    pair labels, :func:`bot.similarity.judged.evaluate_judged`)."""
     grid = candidates if candidates is not None else [t / 2 for t in range(0, 201)]
     best: tuple[float, Metrics] | None = None
     for thr in grid:
         shown = {q: [d for d, s in ms if s >= thr][:limit] for q, ms in scored.items()}
-        m = evaluate(shown, groups)
+        m = judge(shown)
         if best is None or objective(m) > objective(best[1]):
             best = (thr, m)
     assert best is not None
