@@ -245,7 +245,11 @@ def test_stage_move_tells_owner_and_collaborators(db_url: str, tmp_path: Path, c
         ("whatsapp", "628123", "stage_change", 3),
     ]
     assert all(m.idea_id == idea_id and m.key.startswith(f"stage:{idea_id}:design:") for m in rows)
-    assert rows[0].payload["template"] is None
+    # Outside WhatsApp's 24-hour window, this approved template goes instead.
+    assert rows[0].payload["template"] == {
+        "purpose": "stage_change",
+        "parameters": ["Rina Wulandari", "SI-JEMPOL", "Design"],
+    }
     # Moving to the stage it is in tells nobody again.
     assert main(["stage", str(idea_id), "design"]) == 0
     assert "already in Design; nobody told" in capsys.readouterr().out

@@ -493,6 +493,7 @@ async def test_in_groups_only_commands_for_this_bot_reach_the_core(
     assert incoming.chat_kind == "group"
     assert incoming.text == "/rekap minggu"
     assert incoming.sender_id == "512"
+    assert incoming.reply_to == str(group.id)  # what the outbox resends to, if it must
     assert rig.fake.texts_to(group.id) == ["echo: /rekap minggu"]
     assert rig.fake.texts_to(officer.id) == []
     # Ignored chatter is marked processed, so it is never replayed.

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.i18n import Translator
+from handlers.messages import Reply, TemplateCall, outbox_payload
 from handlers.stage_outputs import (
     MONITORED_STAGE,
     REPORT_COMMAND,
@@ -113,7 +114,14 @@ async def move_idea(
                 kind="stage_change",
                 channel=identity.channel,
                 recipient=identity.external_id,
-                payload={"replies": [{"text": text}], "template": None},
+                payload=outbox_payload(
+                    [Reply(text)],
+                    # WhatsApp's window may be closed: then this approved template goes.
+                    TemplateCall(
+                        "stage_change",
+                        (name, idea.name, t(f"stage.{stage.value}")),
+                    ),
+                ),
                 due_at=now,
                 user_id=user_id,
                 idea_id=idea.id,

@@ -510,7 +510,9 @@ class TelegramChannel:
             ours, text = command_target(text, self.bot_username)
             if not ours:
                 return None, None
-            return chat.id, Incoming(text=text, chat_kind="group", **base)
+            return chat.id, Incoming(
+                text=text, chat_kind="group", reply_to=str(chat.id), **base
+            )
         if chat.type != Chat.PRIVATE:
             return None, None
         if message.text is not None:
@@ -552,6 +554,7 @@ class TelegramChannel:
             language_code=query.from_user.language_code,
             update_key=str(update.update_id),
             chat_kind=chat_kind,
+            reply_to=str(chat_id),
         )
 
     async def _on_member_change(self, update: Update) -> None:

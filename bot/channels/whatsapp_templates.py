@@ -52,6 +52,7 @@ DEFAULT_TEMPLATES: Mapping[str, TemplateSpec] = MappingProxyType(
         "monitoring_escalation": TemplateSpec(
             "sasi_monev_eskalasi", "id", ("coordinator", "count", "month")
         ),
+        "stage_change": TemplateSpec("sasi_perubahan_tahap", "id", ("name", "idea", "stage")),
         "broadcast": TemplateSpec("sasi_siaran", "id", ("sender", "message")),
         "weekly_digest": TemplateSpec("sasi_ringkasan_mingguan", "id", ("period", "summary")),
     }
