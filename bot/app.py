@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -64,6 +65,10 @@ class FunctionPort:
 # sent at once after the commit, and the person told when they did not go out.
 URGENT_KINDS = ("link_code",)
 REPLY_RETRY = timedelta(seconds=5)
+# Replies sent are marked in one write per this interval, not one per message: a busy bot
+# would otherwise spend a transaction on every reply. Killed before such a write, the
+# replies are sent again at the next start (at worst twice, never lost).
+SENT_MARK_DELAY = 0.05
 
 
 @dataclass
@@ -78,6 +83,8 @@ class Core:
     outbox: OutboxStore
     sender: OutboxSender
     scheduler: Scheduler
+    _sent: list[int] = field(default_factory=list)
+    _marking: asyncio.Task[None] | None = None
 
     async def handle(self, incoming: Incoming) -> Outcome:
         """Run one incoming message through the engine.
@@ -110,7 +117,24 @@ class Core:
         """The channel sent ``outcome.replies`` to ``chat``: the outbox row is done."""
         self.sender.limiter(channel).note(chat, max(1, len(coalesce(outcome.replies))))
         if outcome.reply_id is not None:
-            await self.outbox.mark_sent([outcome.reply_id])
+            self._sent.append(outcome.reply_id)
+            if self._marking is None:
+                self._marking = asyncio.create_task(self._mark_sent_soon())
+
+    async def _mark_sent_soon(self) -> None:
+        await asyncio.sleep(SENT_MARK_DELAY)
+        await self.flush_sent()
+
+    async def flush_sent(self) -> None:
+        """Record the replies sent so far (also at a stop, so a clean stop resends none)."""
+        ids, self._sent, self._marking = self._sent, [], None
+        if not ids:
+            return
+        try:
+            await self.outbox.mark_sent(ids)
+        except Exception:
+            # Not lost: the next start sends them again.
+            log.exception("could not mark %d replies sent", len(ids))
 
     async def replies_failed(self, outcome: Outcome, sent: int, reason: str) -> None:
         """The channel could not send them all: the outbox sender tries the rest again."""
@@ -207,6 +231,11 @@ async def open_core(
             scheduler=scheduler,
         )
         core.sender.on_blocked = core.mark_blocked
-        yield core
+        try:
+            yield core
+        finally:
+            if core._marking is not None:
+                core._marking.cancel()
+            await core.flush_sent()
     finally:
         await database.dispose()

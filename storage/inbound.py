@@ -240,14 +240,25 @@ async def claim_update(session: AsyncSession, channel: str, update_key: str) -> 
     # Never stored by a channel (the terminal, tests): record it as processed now. Two
     # workers may present the same new key at once: the loser's insert does nothing, and it
     # is a redelivery for it.
-    dialect = session.get_bind().dialect.name
-    upsert = sqlite_insert(_TABLE) if dialect == "sqlite" else postgresql_insert(_TABLE)
     inserted = await session.scalar(
-        upsert.values(channel=channel, update_key=update_key, received_at=now, processed_at=now)
-        .on_conflict_do_nothing(index_elements=["channel", "update_key"])
-        .returning(_TABLE.c.id)
+        _claim_new(session.get_bind().dialect.name),
+        {"channel": channel, "update_key": update_key, "received_at": now, "processed_at": now},
     )
     return inserted is not None
+
+
+_CLAIM_NEW: dict[str, Any] = {}
+
+
+def _claim_new(dialect: str) -> Any:
+    # Built once per dialect, like the other statements run for every update.
+    statement = _CLAIM_NEW.get(dialect)
+    if statement is None:
+        insert = sqlite_insert(_TABLE) if dialect == "sqlite" else postgresql_insert(_TABLE)
+        statement = _CLAIM_NEW[dialect] = insert.on_conflict_do_nothing(
+            index_elements=["channel", "update_key"]
+        ).returning(_TABLE.c.id)
+    return statement
 
 
 def _rowcount(result: object) -> int:

@@ -139,9 +139,21 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _upsert(session: AsyncSession) -> Any:
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_new(session: AsyncSession) -> Any:
+    """``INSERT … ON CONFLICT (key) DO NOTHING RETURNING id``, built once per dialect: a
+    reply row is written for every message, and building a statement costs more than
+    running it."""
     dialect = session.get_bind().dialect.name
-    return sqlite_insert(_TABLE) if dialect == "sqlite" else postgresql_insert(_TABLE)
+    statement = _INSERTS.get(dialect)
+    if statement is None:
+        insert = sqlite_insert(_TABLE) if dialect == "sqlite" else postgresql_insert(_TABLE)
+        statement = _INSERTS[dialect] = insert.on_conflict_do_nothing(
+            index_elements=["key"]
+        ).returning(_TABLE.c.id)
+    return statement
 
 
 def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
@@ -171,11 +183,7 @@ async def add_messages(session: AsyncSession, messages: Sequence[NewMessage]) ->
     if not messages:
         return 0
     now = utcnow()
-    statement = (
-        _upsert(session)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(_TABLE.c.id)
-    )
+    statement = _insert_new(session)
     added = 0
     for start in range(0, len(messages), 500):
         chunk = [_row(m, now) for m in messages[start : start + 500]]
@@ -192,10 +200,7 @@ async def add_reply(
     now = utcnow()
     row = _row(message, now)
     row.update(state=OutboxState.SENDING.value, claimed_by=worker, lease_until=now + REPLY_LEASE)
-    statement = (
-        _upsert(session).on_conflict_do_nothing(index_elements=["key"]).returning(_TABLE.c.id)
-    )
-    return cast(int | None, await session.scalar(statement, [row]))
+    return cast(int | None, await session.scalar(_insert_new(session), [row]))
 
 
 def _claimed(row: Any) -> Claimed:
