@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from handlers.attachments import attachment_row, draft_file
 from handlers.choices import choice, paginate, turn_page
 from handlers.context import StepContext
 from handlers.flow import (
@@ -29,7 +30,6 @@ from handlers.opd_picker import OpdPicker, Picked, Problem
 from handlers.text import has_word_character, one_line, shorten
 from storage.models import (
     Idea,
-    IdeaAttachment,
     IdeaCollaborator,
     IdeaStatus,
     SimilarityDecision,
@@ -483,15 +483,7 @@ async def answer_attachments(ctx: StepContext, frame: Frame, answer: Answer) -> 
         if len(kept) >= MAX_ATTACHMENTS:
             frame.data["attachments"] = kept  # keep what did fit from this message
             return stay(Reply(ctx.t("intake.attachments_full", limit=MAX_ATTACHMENTS)))
-        kept.append(
-            {
-                "kind": attachment.kind,
-                "path": str(attachment.path),
-                "file_name": attachment.file_name[:255],
-                "mime_type": attachment.mime_type,
-                "size": attachment.size,
-            }
-        )
+        kept.append(draft_file(attachment))
     frame.data["attachments"] = kept
     return stay()  # the question, asked again, says how many were received
 
@@ -630,15 +622,7 @@ async def _save(ctx: StepContext, frame: Frame) -> Transition:
     await ctx.session.flush()
     for attachment in data.get("attachments") or []:
         ctx.session.add(
-            IdeaAttachment(
-                idea_id=idea.id,
-                kind=attachment["kind"],
-                file_name=attachment["file_name"],
-                mime_type=attachment.get("mime_type"),
-                size=attachment.get("size"),
-                storage_path=attachment["path"],
-                uploaded_by_id=ctx.user.id,
-            )
+            attachment_row(attachment, idea_id=idea.id, uploaded_by=ctx.user.id, now=ctx.now)
         )
     for decision_id in data.get("decision_ids") or []:
         decision = await ctx.session.get(SimilarityDecision, int(decision_id))

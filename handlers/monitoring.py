@@ -12,6 +12,7 @@ import re
 from datetime import date
 from typing import Any
 
+from handlers.attachments import attachment_row, draft_file
 from handlers.choices import choice, paginate, turn_page
 from handlers.context import StepContext
 from handlers.dates import first_of_month, local_today, parse_period, period_of, show_month
@@ -21,7 +22,7 @@ from handlers.indicators import indicator_codes, missing_indicators
 from handlers.messages import Reply
 from handlers.stage_outputs import MONITORED_STAGE
 from handlers.text import has_word_character, shorten
-from storage.models import Idea, IdeaAttachment, MonitoringReport
+from storage.models import Idea, MonitoringReport
 from storage.queries import ideas_of
 from storage.reports import proven_indicators, report_for
 
@@ -286,16 +287,7 @@ def _keep_files(frame: Frame, answer: Answer) -> bool:
         if len(eviden) >= MAX_EVIDEN:
             fitted = False
             break
-        eviden.append(
-            {
-                "kind": attachment.kind,
-                "path": str(attachment.path),
-                "file_name": attachment.file_name[:255],
-                "mime_type": attachment.mime_type,
-                "size": attachment.size,
-                "indicator": None,
-            }
-        )
+        eviden.append({**draft_file(attachment), "indicator": None})
     frame.data["eviden"] = eviden
     return fitted
 
@@ -487,17 +479,8 @@ async def _save(ctx: StepContext, frame: Frame) -> Transition:
     await ctx.session.flush()
     for file in data.get("eviden") or []:
         ctx.session.add(
-            IdeaAttachment(
-                idea_id=idea.id,
-                kind=file["kind"],
-                file_name=file["file_name"],
-                mime_type=file.get("mime_type"),
-                size=file.get("size"),
-                storage_path=file["path"],
-                indicator=file.get("indicator"),
-                report_id=report.id,
-                uploaded_by_id=ctx.user.id,
-                created_at=ctx.now,
+            attachment_row(
+                file, idea_id=idea.id, uploaded_by=ctx.user.id, now=ctx.now, report_id=report.id
             )
         )
     month = show_month(date.fromisoformat(period + "-01"), t.locale)
