@@ -16,7 +16,7 @@ from handlers.choices import choice
 from handlers.i18n import Translator
 from handlers.indicators import Indicator
 from handlers.messages import Reply, TemplateCall
-from handlers.stage_outputs import REPORT_COMMAND, Output, StageOutput
+from handlers.stage_outputs import REPORT_COMMAND, StageOutput
 
 
 @dataclass(frozen=True)
@@ -109,12 +109,3 @@ def monitoring_escalation(
         TemplateCall("monitoring_escalation", (coordinator, str(len(overdue)), month)),
     )
 
-
-__all__ = [
-    "Notice",
-    "Output",
-    "monitoring_escalation",
-    "monitoring_follow_up",
-    "monitoring_prompt",
-    "stage_reminder",
-]

@@ -398,19 +398,6 @@ class OutboxStore:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    async def next_due(self, channels: Iterable[str]) -> datetime | None:
-        """When the earliest pending row of these channels is due (the sender sleeps until)."""
-        async with self.database.sessions() as session:
-            return cast(
-                datetime | None,
-                await session.scalar(
-                    select(func.min(_TABLE.c.due_at)).where(
-                        _TABLE.c.state == OutboxState.PENDING.value,
-                        _TABLE.c.channel.in_(list(channels)),
-                    )
-                ),
-            )
-
     async def resent_to(self, channel: str, kinds: Sequence[str]) -> list[int]:
         """The people this worker sent rows of these kinds to (after a start's resend)."""
         async with self.database.sessions() as session:

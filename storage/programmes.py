@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ExtraHoliday, Programme, ProgrammeStage, Stage
+from storage.models import ExtraHoliday, Programme, ProgrammeStage
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,6 @@ async def current_programme(session: AsyncSession, today: date) -> Programme | N
 def stage_on(programme: Programme, day: date) -> ProgrammeStage | None:
     """The stage whose dates include ``day`` (None between stages, before or after)."""
     return next((s for s in programme.stages if s.starts <= day <= s.ends), None)
-
-
-def stage_dates(programme: Programme, stage: Stage) -> ProgrammeStage | None:
-    return next((s for s in programme.stages if s.stage is stage), None)
 
 
 async def extra_holidays(session: AsyncSession) -> dict[date, str]:

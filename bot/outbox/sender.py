@@ -250,9 +250,17 @@ class OutboxSender:
 
 
 def _soonest(waiting: deque[Claimed], limiter: RateLimiter) -> tuple[int, float]:
-    """The first row that may go now, else the one that may go soonest, and its wait."""
+    """The first row that may go now, else the one that may go soonest, and its wait.
+
+    Only each chat's first waiting row counts: a later message to a chat never overtakes an
+    earlier one (the window can free a slot between looking at one and at the next).
+    """
     best, best_wait = 0, math.inf
+    seen: set[str] = set()
     for index, row in enumerate(waiting):
+        if row.recipient in seen:
+            continue
+        seen.add(row.recipient)
         wait = limiter.delay(row.recipient)
         if wait <= 0:
             return index, 0.0
