@@ -147,6 +147,7 @@ async def test_replies_committed_by_a_process_that_died_are_sent_at_the_next_sta
     before = rig.fake.count_to(person.user.id)
     # A step committed, then the process died before sending: its reply row is still
     # claimed by a worker that no longer runs (on this host, with a pid that is gone).
+    await rig.core.flush_sent()  # the marks of replies sent so far, written first
     async with rig.core.database.sessions() as session, session.begin():
         row = await session.scalar(
             select(OutboxMessage)
