@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.access import Access, is_allowed
+from handlers.access import ELEVATED, Access, is_allowed, load_roles
 from handlers.choices import choice as make_choice
 from handlers.commands import Command, CommandTable, parse_command
 from handlers.context import StepContext
@@ -461,6 +461,10 @@ class Engine:
             frame = state.frames[-1]
             step = self.flows.step(frame)
             assert step is not None
+            if not await self._allowed(ctx, self.flows.access(frame)):
+                # A role taken away mid-conversation: the flow stops at its next answer.
+                state.frames.pop()
+                return [Reply(ctx.t("access.denied")), *await self._reask(ctx, state, or_menu=True)]
             transition = await step.answer(ctx, frame, answer)
             if transition.fallthrough:
                 out.extend(transition.say)
@@ -555,8 +559,8 @@ class Engine:
 
     async def _allowed(self, ctx: StepContext, access: Access) -> bool:
         """The one role check. Roles are read only when a command needs more than registration."""
-        if access in (Access.COORDINATOR, Access.BAPPEDA) and ctx.user.is_registered:
-            await ctx.session.refresh(ctx.user, attribute_names=["roles"])
+        if access in ELEVATED:
+            await load_roles(ctx.session, ctx.user)
         return is_allowed(ctx.user, access)
 
     async def _cancel(self, ctx: StepContext, state: _State) -> list[Reply]:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from handlers.access import Access
 from handlers.context import StepContext
 from handlers.messages import Attachment, Reply
 
@@ -133,6 +134,9 @@ class Flow:
     steps: dict[str, Step] = field(default_factory=dict)
     # A menu (language, my ideas) is light: /batal closes it without touching the work below.
     is_menu: bool = False
+    # Checked by the engine before every answer, so a button from an old message or a role
+    # revoked mid-conversation cannot act with rights the person no longer has.
+    access: Access = Access.ANYONE
 
     def step(self, name: str) -> Callable[[type[Any]], type[Any]]:
         """Class decorator registering a step class (instantiated without arguments)."""
@@ -163,6 +167,10 @@ class FlowRegistry:
 
     def get(self, name: str) -> Flow | None:
         return self._flows.get(name)
+
+    def access(self, frame: Frame) -> Access:
+        flow = self._flows.get(frame.flow)
+        return flow.access if flow is not None else Access.ANYONE
 
     def is_menu(self, frame: Frame) -> bool:
         flow = self._flows.get(frame.flow)

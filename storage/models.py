@@ -405,3 +405,41 @@ class MonitoringReport(Base):
     next_step: Mapped[str] = mapped_column(Text)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class RosterEntry(Base):
+    """A civil servant on the Pemda's ASN roster, registered with SASI or not.
+
+    Participation ("one ASN, one innovation") is counted against the roster; a person who
+    registers with a NIP found here is matched to it by that NIP.
+    """
+
+    __tablename__ = "asn_roster"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nip: Mapped[str] = mapped_column(String(18), unique=True)
+    full_name: Mapped[str] = mapped_column(String(120))
+    opd_id: Mapped[int] = mapped_column(ForeignKey("opds.id"), index=True)
+    position: Mapped[str] = mapped_column(String(200))
+    # "II", "III" or "IV" for structural officials (eselon); None for everyone else.
+    echelon: Mapped[str | None] = mapped_column(String(8))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what to whom, with the state before and after: kept for Bappeda's accounts."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The person who acted; None for the command line or the system.
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    actor: Mapped[str] = mapped_column(String(120))  # a readable label: name (NIP), "cli"
+    action: Mapped[str] = mapped_column(String(40))  # e.g. "role.grant", "idea.verify"
+    subject: Mapped[str] = mapped_column(String(60), index=True)  # e.g. "idea:12", "user:3"
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
