@@ -1,5 +1,5 @@
 """The composition root: ``python -m bot [run|migrate|import-opd|seed-demo|dedup-check|
-programme|holiday|stage]``.
+programme|holiday|stage|import-asn|grant|revoke|audit]``.
 
 It builds settings, database, core, channels and the web server, in that order, and owns
 their lifecycle. Nothing imports this module.
@@ -223,6 +223,17 @@ def parser() -> argparse.ArgumentParser:
     stage = sub.add_parser("stage", help="move an idea to a stage and tell its people")
     stage.add_argument("idea_id", type=int)
     stage.add_argument("stage")
+    roster = sub.add_parser("import-asn", help="load the Pemda's ASN roster from CSV/XLSX")
+    roster.add_argument("file", type=Path)
+    for name, verb in (("grant", "give"), ("revoke", "take away")):
+        role = sub.add_parser(name, help=f"{verb} a role: coordinator (--opd), bappeda, admin")
+        role.add_argument("nip")
+        role.add_argument("role", help="coordinator, bappeda or admin")
+        role.add_argument("--opd", help="the OPD's short name (coordinator only)")
+    audit = sub.add_parser("audit", help="print the audit log (TSV), oldest first")
+    audit.add_argument("--subject", help='only entries about one subject, e.g. "idea:12"')
+    audit.add_argument("--since", help="ISO date or time (local time unless a zone is given)")
+    audit.add_argument("--limit", type=int)
     return root
 
 
@@ -252,6 +263,18 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(seed(settings))
     if command == "schedule":
         return asyncio.run(schedule(settings, args.at, args.dry_run))
+    if command in ("import-asn", "grant", "revoke", "audit"):
+        from bot import admin_cli
+
+        if command == "import-asn":
+            return asyncio.run(admin_cli.import_asn(settings, args.file))
+        if command == "audit":
+            return asyncio.run(
+                admin_cli.print_audit(settings, args.subject, args.since, args.limit)
+            )
+        return asyncio.run(
+            admin_cli.change_role(settings, args.nip, args.role, args.opd, command == "grant")
+        )
     if command in ("programme", "holiday", "stage"):
         from bot.calendar import cli as calendar_cli
 

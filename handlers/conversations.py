@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from handlers import action_plan, intake, monitoring, my_ideas, registration, schedule
+from handlers import (
+    action_plan,
+    intake,
+    monitoring,
+    my_ideas,
+    registration,
+    roles_admin,
+    schedule,
+)
 from handlers.access import Access
 from handlers.commands import Command, CommandTable
 from handlers.context import StepContext
@@ -23,6 +31,7 @@ def build_flows() -> FlowRegistry:
         my_ideas.flow,
         action_plan.flow,
         monitoring.flow,
+        roles_admin.flow,
         language_flow,
     ):
         flows.register(flow)
@@ -49,6 +58,9 @@ def build_commands() -> CommandTable:
                 Access.REGISTERED,
                 ("schedule",),
                 "command.jadwal",
+            ),
+            Command(
+                "peran", roles_admin.roles_command, Access.BAPPEDA, ("roles",), "command.peran"
             ),
             Command("batal", _cancel, Access.ANYONE, ("cancel",), "command.batal"),
             Command("bahasa", language_command, Access.ANYONE, ("language",), "command.bahasa"),

@@ -10,21 +10,36 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from handlers.choices import choice
 from handlers.context import StepContext
-from handlers.flow import Answer, Flow, Frame, Transition, end, goto, stay, text_problem
+from handlers.flow import (
+    Answer,
+    Flow,
+    Frame,
+    Transition,
+    choose_option,
+    end,
+    goto,
+    stay,
+    text_problem,
+)
 from handlers.menu import main_menu_choices
 from handlers.messages import Delivery, Reply, TemplateCall
 from handlers.nip import NipProblem, parse_nip
 from handlers.opd_picker import OpdPicker, Picked, Problem
 from handlers.text import has_word_character, one_line
-from storage.models import Identity, LinkAttempt, LinkEvent
+from storage.models import Identity, LinkAttempt, LinkEvent, Opd
 from storage.queries import reachable_identities, user_by_nip
+from storage.roster import roster_entry, same_person_name
 
 NAME_MAX = 120
 POSITION_MAX = 200
 LINK_ATTEMPTS = 3  # wrong codes before one attempt ends
 CODES_PER_DAY = 3  # codes sent to one person per day, whoever asks
 WRONG_CODES_PER_DAY = 6  # wrong guesses against one person per day, whoever guesses
+
+ROSTER_NAME, TYPED_NAME = "rname:roster", "rname:typed"
+ROSTER_OPD, OTHER_OPD = "ropd:yes", "ropd:other"
 
 flow = Flow(name="registration", first="name")
 opd_picker = OpdPicker(prefix="opd", prompt_key="registration.ask_opd")
@@ -81,6 +96,40 @@ async def answer_nip(ctx: StepContext, frame: Frame, answer: Answer) -> Transiti
     if owner is not None and owner.id != ctx.user.id:
         return await _start_link(ctx, frame, owner.id, parsed.value)
     frame.data["nip"] = parsed.value
+    return await _match_roster(ctx, frame, parsed.value)
+
+
+async def _match_roster(ctx: StepContext, frame: Frame, nip: str) -> Transition:
+    """A NIP on the Pemda's roster brings its OPD; a name that differs from the roster's is
+    shown to the person to choose, never overwritten either way."""
+    for key in ("roster_name", "roster_opd_id", "roster_opd_declined"):
+        frame.data.pop(key, None)
+    entry = await roster_entry(ctx.session, nip)
+    if entry is None:
+        return goto("opd")
+    frame.data["roster_opd_id"] = entry.opd_id
+    if not same_person_name(entry.full_name, str(frame.data["name"])):
+        frame.data["roster_name"] = entry.full_name
+        return goto("roster_name")
+    return goto("opd")
+
+
+async def ask_roster_name(ctx: StepContext, frame: Frame) -> Reply:
+    roster, typed = str(frame.data["roster_name"]), str(frame.data["name"])
+    return Reply(
+        ctx.t("registration.roster_name", roster=roster, typed=typed),
+        choices=(
+            choice(ROSTER_NAME, ctx.t("registration.use_roster_name", name=roster)),
+            choice(TYPED_NAME, ctx.t("registration.keep_typed_name", name=typed)),
+        ),
+    )
+
+
+async def answer_roster_name(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    if answer.choice == ROSTER_NAME:
+        frame.data["name"] = frame.data["roster_name"]
+    elif answer.choice != TYPED_NAME:
+        return stay(choose_option(ctx, answer))
     return goto("opd")
 
 
@@ -190,11 +239,40 @@ async def _link(ctx: StepContext, frame: Frame) -> Transition:
     return end(Reply(ctx.t("link.done", name=name), choices=main_menu_choices(ctx.t)))
 
 
+async def _roster_opd(ctx: StepContext, frame: Frame) -> Opd | None:
+    """The roster's OPD for this NIP, while the person has not chosen to pick another."""
+    opd_id = frame.data.get("roster_opd_id")
+    if not isinstance(opd_id, int) or frame.data.get("roster_opd_declined"):
+        return None
+    return await ctx.session.get(Opd, opd_id)
+
+
 async def ask_opd(ctx: StepContext, frame: Frame) -> Reply:
+    opd = await _roster_opd(ctx, frame)
+    if opd is not None:
+        return Reply(
+            ctx.t("registration.roster_opd", opd=opd.name),
+            choices=(
+                choice(ROSTER_OPD, ctx.t("registration.roster_opd_yes")),
+                choice(OTHER_OPD, ctx.t("registration.roster_opd_other")),
+            ),
+        )
     return await opd_picker.ask(ctx, frame)
 
 
 async def answer_opd(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
+    opd = await _roster_opd(ctx, frame)
+    if opd is not None:
+        if answer.choice == ROSTER_OPD:
+            frame.data["opd_id"] = opd.id
+            return goto("position")
+        if answer.choice == OTHER_OPD:
+            frame.data["roster_opd_declined"] = True
+            return stay()
+        if answer.choice is not None or not answer.text:
+            return stay(choose_option(ctx, answer))
+        # Typing an OPD's name instead of pressing a button means "another one": search it.
+        frame.data["roster_opd_declined"] = True
     result = await opd_picker.answer(ctx, frame, answer)
     if isinstance(result, Problem):
         return stay(result.reply)
@@ -236,5 +314,6 @@ async def answer_position(ctx: StepContext, frame: Frame, answer: Answer) -> Tra
 flow.add("name", ask_name, answer_name)
 flow.add("nip", ask_nip, answer_nip)
 flow.add("link_code", ask_link_code, answer_link_code)
+flow.add("roster_name", ask_roster_name, answer_roster_name)
 flow.add("opd", ask_opd, answer_opd)
 flow.add("position", ask_position, answer_position)

@@ -24,6 +24,7 @@ NEWCOMER_FIRST_REPLY = {
     "batal": "flow.nothing_to_cancel",
     "bahasa": "language.ask",
     "bantuan": "help.newcomer",
+    "peran": "access.register_first",
 }
 
 
@@ -44,6 +45,7 @@ def test_every_command_has_an_expectation_here() -> None:
         (Access.REGISTERED, False, True, True, True, True),
         (Access.COORDINATOR, False, False, True, True, True),
         (Access.BAPPEDA, False, False, False, True, True),
+        (Access.ADMIN, False, False, False, False, True),
     ],
 )
 def test_the_access_matrix(
@@ -62,7 +64,12 @@ async def test_each_command_for_a_newcomer(chat: ChatDriver, name: str) -> None:
     assert replies[0].text == ID(NEWCOMER_FIRST_REPLY[name])
 
 
-@pytest.mark.parametrize("name", sorted(NEWCOMER_FIRST_REPLY))
+ASN_COMMANDS = sorted(
+    c.name for c in COMMANDS.commands if c.access in (Access.ANYONE, Access.REGISTERED)
+)
+
+
+@pytest.mark.parametrize("name", ASN_COMMANDS)
 async def test_each_command_for_a_registered_asn(chat: ChatDriver, name: str) -> None:
     await chat.register("rina")
     replies = await chat.say("rina", f"/{name}")

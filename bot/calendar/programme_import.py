@@ -8,15 +8,14 @@ problem names its row as a spreadsheet numbers it (the header is row 1).
 
 from __future__ import annotations
 
-import csv
 import re
-import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import pairwise
 from pathlib import Path
 
+from bot.table_file import Rows, TableFileError, cell_text, read_table
 from storage.models import Stage
 
 STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)  # the enum is declared in 5D order
@@ -140,12 +139,7 @@ def parse_date(value: object) -> date | None:
 
 def read_programme_file(path: Path) -> list[StageRow]:
     """Read and check every row; the first problem raises, naming its row."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        header, rows = _read_xlsx(path)
-    elif path.suffix.lower() == ".xls":
-        raise ProgrammeFileError(f"{path}: an old .xls workbook; save it as .xlsx or CSV")
-    else:
-        header, rows = _read_csv(path)
+    header, rows = _read(path)
     columns = _columns(path, header)
     result: list[StageRow] = []
     first_row: dict[tuple[str, Stage], int] = {}
@@ -281,53 +275,11 @@ def _date(where: str, column: str, value: object) -> date:
 
 
 def _text(value: object) -> str:
-    return "" if value is None else str(value).strip()
+    return cell_text(value)
 
 
-Rows = Iterator[tuple[int, list[object]]]
-
-
-def _read_csv(path: Path) -> tuple[list[object], Rows]:
+def _read(path: Path) -> tuple[list[object], Rows]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise ProgrammeFileError(f"{path}: file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise ProgrammeFileError(f"{path}: not UTF-8 text (save the CSV as UTF-8)") from exc
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-            text[:2048], delimiters=",;\t"
-        )
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(text.splitlines(), dialect=dialect)
-    header: list[object] = list(next(reader, []))
-
-    def rows() -> Rows:
-        for cells in reader:
-            yield reader.line_num, list(cells)
-
-    return header, rows()
-
-
-def _read_xlsx(path: Path) -> tuple[list[object], Rows]:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except FileNotFoundError as exc:
-        raise ProgrammeFileError(f"{path}: file not found") from exc
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ProgrammeFileError(f"{path}: not a readable .xlsx workbook") from exc
-    try:
-        sheet = workbook.worksheets[0]
-        # Read it all now: the workbook is closed before the rows are checked.
-        all_rows = [list(r) for r in sheet.iter_rows(values_only=True)]
-    finally:
-        workbook.close()
-    header: list[object] = all_rows[0] if all_rows else []
-
-    def rows(items: Iterable[list[object]]) -> Rows:
-        yield from enumerate(items, start=2)
-
-    return header, rows(all_rows[1:])
+        return read_table(path)
+    except TableFileError as exc:
+        raise ProgrammeFileError(str(exc)) from exc
