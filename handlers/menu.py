@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from handlers.access import load_roles, roles_of
 from handlers.choices import choice
 from handlers.context import StepContext
 from handlers.flow import Answer, Flow, Frame, Transition, end, push, stay
 from handlers.i18n import LOCALES, Translator
 from handlers.messages import Choice, Reply
+from storage.models import Role
 
 
 def main_menu_choices(t: Translator) -> tuple[Choice, ...]:
@@ -26,9 +28,17 @@ def main_menu(ctx: StepContext) -> Reply:
 
 
 async def help_command(ctx: StepContext, args: str) -> Transition:
-    if ctx.user.is_registered:
-        return Transition(say=[Reply(ctx.t("help.registered"), choices=main_menu_choices(ctx.t))])
-    return Transition(say=[Reply(ctx.t("help.newcomer"))])
+    if not ctx.user.is_registered:
+        return Transition(say=[Reply(ctx.t("help.newcomer"))])
+    text = ctx.t("help.registered")
+    await load_roles(ctx.session, ctx.user)
+    roles = roles_of(ctx.user)
+    # The commands a role adds, from the highest role held (each includes those below).
+    for role in (Role.ADMIN, Role.BAPPEDA, Role.COORDINATOR):
+        if role in roles:
+            text += "\n\n" + ctx.t(f"roles.commands.{role.value}")
+            break
+    return Transition(say=[Reply(text, choices=main_menu_choices(ctx.t))])
 
 
 async def start_command(ctx: StepContext, args: str) -> Transition:

@@ -120,3 +120,22 @@ async def test_losing_bappeda_mid_flow_stops_the_flow(world: World) -> None:
     replies = await chat.press("bappeda", grant_payload)
     assert replies[0].text == ID("access.denied")
     assert await roles_of(world, "asn") == set()
+
+
+@pytest.mark.parametrize(
+    ("person", "extra"),
+    [
+        ("asn", None),
+        ("coordinator", "roles.commands.coordinator"),
+        ("bappeda", "roles.commands.bappeda"),
+        ("admin", "roles.commands.admin"),
+    ],
+)
+async def test_help_lists_the_commands_a_role_adds(
+    world: World, person: str, extra: str | None
+) -> None:
+    replies = await world.chat.say(person, "/bantuan")
+    text = replies[0].text
+    assert text.startswith(ID("help.registered"))
+    for key in ("roles.commands.coordinator", "roles.commands.bappeda", "roles.commands.admin"):
+        assert (ID(key) in text) is (key == extra)
