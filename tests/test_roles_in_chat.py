@@ -139,3 +139,14 @@ async def test_help_lists_the_commands_a_role_adds(
     assert text.startswith(ID("help.registered"))
     for key in ("roles.commands.coordinator", "roles.commands.bappeda", "roles.commands.admin"):
         assert (ID(key) in text) is (key == extra)
+
+
+@pytest.mark.parametrize("person", ["newcomer", "asn", "coordinator", "other_coordinator"])
+async def test_role_buttons_pressed_by_others_change_nothing(world: World, person: str) -> None:
+    await world.chat.say("bappeda", f"/peran {ASN_NIP}")
+    payloads = [c.payload for c in world.chat.choices("bappeda")]
+    assert "role:grant:coordinator" in payloads
+    for payload in payloads:
+        replies = await world.chat.press(person, payload)
+        assert "(NIP " not in "\n".join(r.text for r in replies)
+    assert await roles_of(world, "asn") == set()
