@@ -24,6 +24,9 @@ class ChatDriver:
         outcome: Outcome = await self.core.handle(incoming)
         # As a channel does once it has shown them: the replies' outbox row is done.
         await self.core.replies_sent(outcome, incoming.channel, incoming.sender_id)
+        # The core batches sent-marks for 50 ms; a test that restarts next must not find
+        # the reply unmarked (a new process would resend it) because the machine was busy.
+        await self.core.flush_sent()
         self.last[person] = outcome.replies
         return outcome.replies
 
