@@ -208,6 +208,10 @@ class Idea(Base):
     )
     replication_of_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
+    # Why a reviewer rejected it or asked for a clarification, shown to its owner as written.
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     programme_id: Mapped[int | None] = mapped_column(ForeignKey("programmes.id"), index=True)
     launch_date: Mapped[date | None] = mapped_column(Date)  # set by the owner in Design
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
