@@ -13,6 +13,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
+COPY reports ./reports
 COPY storage ./storage
 COPY locales ./locales
 RUN pip install --no-cache-dir -e . \

@@ -18,7 +18,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/ruff check .
-	$(BIN)/mypy bot handlers storage
+	$(BIN)/mypy bot handlers reports storage
 
 migrate: $(STAMP)
 	$(BIN)/python -m bot migrate
