@@ -10,6 +10,7 @@ from handlers import (
     registration,
     roles_admin,
     schedule,
+    summary,
 )
 from handlers.access import Access
 from handlers.commands import Command, CommandTable
@@ -58,6 +59,14 @@ def build_commands() -> CommandTable:
                 Access.REGISTERED,
                 ("schedule",),
                 "command.jadwal",
+            ),
+            Command(
+                "rekap",
+                summary.summary_command,
+                Access.COORDINATOR,
+                ("summary",),
+                "command.rekap",
+                in_groups=True,
             ),
             Command(
                 "peran", roles_admin.roles_command, Access.BAPPEDA, ("roles",), "command.peran"

@@ -441,6 +441,8 @@ async def monitoring_figures(
         reported += int(done or 0)
         if int(n) - int(done or 0):
             by_opd[opd_id] = int(n) - int(done or 0)
+    if limit <= 0:
+        return MonitoringFigures(period, total, reported, by_opd, ())
     overdue_rows = await session.execute(
         select(_IDEAS.id, _IDEAS.name, _IDEAS.owner_id, _USERS.full_name, _IDEAS.opd_id, _OPDS.name)
         .select_from(

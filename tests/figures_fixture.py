@@ -147,10 +147,8 @@ async def seed(database: Database) -> Fixture:
                     next_step="Lanjut",
                 )
             )
-        for idea, indicator in (("i1", "regulasi"), ("i1", "sdm"), ("i2", "regulasi")) + (
-            ("i2", "regulasi"),
-            ("i4", "sdm"),
-        ):
+        eviden = [("i1", "regulasi"), ("i1", "sdm"), ("i2", "regulasi"), ("i2", "regulasi")]
+        for idea, indicator in [*eviden, ("i4", "sdm")]:
             session.add(
                 IdeaAttachment(
                     idea_id=ideas[idea].id,

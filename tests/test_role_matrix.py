@@ -29,6 +29,7 @@ ALLOWED = {
     "rencana": REGISTERED,
     "lapor": REGISTERED,
     "jadwal": REGISTERED,
+    "rekap": COORDINATORS,
     "peran": BAPPEDA,
 }
 
