@@ -1,5 +1,5 @@
 """The composition root: ``python -m bot [run|migrate|import-opd|seed-demo|dedup-check|
-programme|holiday|stage|import-asn|grant|revoke|audit]``.
+programme|holiday|stage|import-asn|grant|revoke|audit|digest]``.
 
 It builds settings, database, core, channels and the web server, in that order, and owns
 their lifecycle. Nothing imports this module.
@@ -109,6 +109,8 @@ async def background(core: Core) -> AsyncIterator[None]:
         asyncio.create_task(core.sender.run(stop), name="outbox-sender"),
         asyncio.create_task(core.scheduler.run(stop, core.sender.wake), name="scheduler"),
     ]
+    if core.push is not None:
+        tasks.append(asyncio.create_task(core.push.run(stop), name="digest-push"))
     try:
         yield
     finally:
@@ -152,6 +154,39 @@ async def schedule(settings: Settings, at: str | None, dry_run: bool) -> int:
         if not dry_run:
             async with database.writing(), database.sessions() as session, session.begin():
                 added = await add_messages(session, as_messages(found))
+            print(f"{added} queued in the outbox", file=sys.stderr)
+    finally:
+        await database.dispose()
+    return 0
+
+
+async def digest(settings: Settings, at: str | None, send: bool) -> int:
+    """Print the digest of a moment (the whole Pemda); with --send also queue it now."""
+    from datetime import UTC, datetime
+
+    from bot.scheduler.loop import Scheduler
+    from reports.digest import build_digest, digest_text
+    from storage.outbox import OutboxStore
+
+    moment = datetime.now(UTC)
+    if at:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            print(f"error: --at wants an ISO date and time, like 2027-03-15T07:30, not {at!r}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=settings.tz)
+    await upgrade_to_head_async(settings.database_url)
+    database = Database(settings.database_url)
+    try:
+        async with database.sessions() as session:
+            found = await build_digest(session, scope=None, moment=moment, tz=settings.tz)
+        print(digest_text(found, Translator(settings.locale), pemda=settings.pemda_name))
+        if send:
+            scheduler = Scheduler(database, settings, OutboxStore(database), lambda: moment)
+            added = await scheduler.queue_digest(moment, manual=True)
             print(f"{added} queued in the outbox", file=sys.stderr)
     finally:
         await database.dispose()
@@ -207,6 +242,9 @@ def parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("schedule", help="what SASI sends by itself at a moment (TSV)")
     plan.add_argument("--at", help="ISO date and time (local time unless a zone is given)")
     plan.add_argument("--dry-run", action="store_true", help="print only; queue nothing")
+    weekly = sub.add_parser("digest", help="print the weekly digest; --send queues it now")
+    weekly.add_argument("--at", help="ISO date and time (local time unless a zone is given)")
+    weekly.add_argument("--send", action="store_true", help="also send it (and push it) now")
     programme = sub.add_parser("programme", help="programmes and their 5D stage dates")
     programme_sub = programme.add_subparsers(dest="programme_command", required=True)
     programme_import = programme_sub.add_parser("import", help="load programmes from CSV/XLSX")
@@ -263,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(seed(settings))
     if command == "schedule":
         return asyncio.run(schedule(settings, args.at, args.dry_run))
+    if command == "digest":
+        return asyncio.run(digest(settings, args.at, args.send))
     if command in ("import-asn", "grant", "revoke", "audit"):
         from bot import admin_cli
 

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.outbox.errors import SendError, Transient
 from bot.outbox.limits import UNLIMITED, ChannelLimits
 from bot.outbox.sender import OutboxSender, Port
+from bot.push.sender import PushSender
 from bot.scheduler.loop import Scheduler
 from bot.similarity_loader import build_similarity_index
 from handlers.engine import Clock, Engine, system_clock
@@ -83,6 +84,7 @@ class Core:
     outbox: OutboxStore
     sender: OutboxSender
     scheduler: Scheduler
+    push: PushSender | None = None  # the digest's signed push, when SASI_BAPPEDA_PUSH_URL is set
     _sent: list[int] = field(default_factory=list)
     _marking: asyncio.Task[None] | None = None
 
@@ -231,6 +233,10 @@ async def open_core(
             scheduler=scheduler,
         )
         core.sender.on_blocked = core.mark_blocked
+        if settings.bappeda_push_url and settings.bappeda_push_secret:
+            core.push = PushSender(
+                outbox, settings.bappeda_push_url, settings.bappeda_push_secret, clock=clock
+            )
         try:
             yield core
         finally:

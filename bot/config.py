@@ -17,6 +17,15 @@ SUPPORTED_TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")
 # Even March 2027 (Nyepi, Idul Fitri and cuti bersama) has 16 working days.
 MAX_MONITORING_DAY = 15
 _CLOCK = re.compile(r"(\d{1,2})[:.](\d{2})")
+# SASI_DIGEST_AT's day, in English or Indonesian: "mon 07:30", "senin 07:30".
+WEEKDAYS = {
+    **{name: i for i, name in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))},
+    **{
+        name: i
+        for i, name in enumerate(("senin", "selasa", "rabu", "kamis", "jumat", "sabtu", "minggu"))
+    },
+}
+CHAT_CHANNELS = ("telegram", "whatsapp", "terminal")
 
 
 def _bot_api_root(url: str | None) -> str | None:
@@ -56,6 +65,12 @@ class Settings:
     http_port: int = 8080
     bappeda_push_url: str | None = None
     bappeda_push_secret: str | None = None
+    # The weekly digest: weekday (0 = Monday) and local time, moved to the first working
+    # moment at or after it; sent to these chats and every Bappeda officer's private chat.
+    digest_weekday: int = 0
+    digest_time: time = time(7, 30)
+    bappeda_chats: tuple[tuple[str, str], ...] = ()  # (channel, chat id or number)
+    pemda_name: str | None = None  # heads the digest ("Kabupaten Sukamaju")
     # The calendar (local time, working days: see bot/calendar/working_time.py).
     quiet_start: time = time(20, 0)
     quiet_end: time = time(7, 0)
@@ -137,6 +152,17 @@ class Settings:
                 f"SASI_MONITORING_HOUR {monitoring_text} falls in the quiet hours "
                 f"(SASI_QUIET_HOURS {quiet_text})"
             )
+        digest_text = get("SASI_DIGEST_AT") or "mon 07:30"
+        digest_weekday, digest_time = _weekly("SASI_DIGEST_AT", digest_text)
+        if _is_quiet(digest_time, quiet_start, quiet_end):
+            raise ConfigError(
+                f"SASI_DIGEST_AT {digest_text} falls in the quiet hours "
+                f"(SASI_QUIET_HOURS {quiet_text})"
+            )
+        push_url = get("SASI_BAPPEDA_PUSH_URL")
+        push_secret = get("SASI_BAPPEDA_PUSH_SECRET")
+        if push_url and not push_secret:
+            raise ConfigError("SASI_BAPPEDA_PUSH_URL needs SASI_BAPPEDA_PUSH_SECRET")
         return cls(
             database_url=get("SASI_DATABASE_URL") or defaults.database_url,
             data_dir=data_dir,
@@ -156,8 +182,12 @@ class Settings:
             ).rstrip("/"),
             http_host=get("SASI_HTTP_HOST") or defaults.http_host,
             http_port=port,
-            bappeda_push_url=get("SASI_BAPPEDA_PUSH_URL"),
-            bappeda_push_secret=get("SASI_BAPPEDA_PUSH_SECRET"),
+            bappeda_push_url=push_url,
+            bappeda_push_secret=push_secret,
+            digest_weekday=digest_weekday,
+            digest_time=digest_time,
+            bappeda_chats=_chats(get("SASI_BAPPEDA_CHATS")),
+            pemda_name=get("SASI_PEMDA_NAME"),
             quiet_start=quiet_start,
             quiet_end=quiet_end,
             monitoring_day=monitoring_day,
@@ -180,6 +210,32 @@ def _clock(name: str, text: str) -> time:
     if match is None or int(match[1]) > 23 or int(match[2]) > 59:
         raise ConfigError(f"{name} needs a time such as 09:00, not {text!r}")
     return time(int(match[1]), int(match[2]))
+
+
+def _weekly(name: str, text: str) -> tuple[int, time]:
+    """``mon 07:30`` / ``senin 07.30`` → (0, 07:30)."""
+    parts = text.strip().lower().split()
+    if len(parts) != 2 or parts[0] not in WEEKDAYS:
+        raise ConfigError(f"{name} needs a day and a time such as 'mon 07:30', not {text!r}")
+    return WEEKDAYS[parts[0]], _clock(name, parts[1])
+
+
+def _chats(text: str | None) -> tuple[tuple[str, str], ...]:
+    """``telegram:-1001234,whatsapp:62812...`` → ((channel, id), ...), each once."""
+    found: list[tuple[str, str]] = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        channel, _, chat = part.strip().partition(":")
+        channel, chat = channel.strip().lower(), chat.strip()
+        if channel not in CHAT_CHANNELS or not chat:
+            raise ConfigError(
+                "SASI_BAPPEDA_CHATS needs entries such as telegram:-1001234567 or "
+                f"whatsapp:6281234567890, not {part.strip()!r}"
+            )
+        if (channel, chat) not in found:
+            found.append((channel, chat))
+    return tuple(found)
 
 
 def _quiet_hours(text: str) -> tuple[time, time]:

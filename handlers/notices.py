@@ -108,3 +108,4 @@ def monitoring_escalation(
         (Reply(text),),
         TemplateCall("monitoring_escalation", (coordinator, str(len(overdue)), month)),
     )
+

@@ -111,19 +111,22 @@ def digest_text(digest: Digest, t: Translator, *, pemda: str | None = None) -> s
             or "-",
         )
     )
-    lines.append(
-        t(
-            "digest.participation",
-            asn=n(f.asn_with_idea),
-            roster=n(f.roster_asn),
-            share=_percent(t, f.asn_with_idea / f.roster_asn if f.roster_asn else None),
-            officials=n(f.officials_with_idea),
-            roster_officials=n(f.roster_officials),
-            officials_share=_percent(
-                t, f.officials_with_idea / f.roster_officials if f.roster_officials else None
-            ),
+    if f.roster_asn:
+        lines.append(
+            t(
+                "digest.participation",
+                asn=n(f.asn_with_idea),
+                roster=n(f.roster_asn),
+                share=_percent(t, f.asn_with_idea / f.roster_asn if f.roster_asn else None),
+                officials=n(f.officials_with_idea),
+                roster_officials=n(f.roster_officials),
+                officials_share=_percent(
+                    t, f.officials_with_idea / f.roster_officials if f.roster_officials else None
+                ),
+            )
         )
-    )
+    else:
+        lines.append(t("digest.no_roster"))
     idle = f.opds_without_ideas
     if idle:
         names = [o.short_name for o in idle]

@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.calendar.working_time import WorkingTime, load_working_time
 from bot.config import Settings
 from bot.scheduler.compose import Composed, NoticeComposer
+from bot.scheduler.digest import DIGEST_KIND, DigestComposer, digest_rows, digest_slot
 from bot.scheduler.due import Due, DueComputation, as_messages
 from storage.db import Database
 from storage.outbox import Claimed, OutboxStore, add_messages
@@ -39,6 +41,7 @@ class Scheduler:
         self.outbox = outbox
         self.clock = clock  # () -> aware datetime; the engine's and the sender's clock
         self._composer = NoticeComposer(database, settings.locale)
+        self._digests = DigestComposer(database, settings, settings.data_dir / "charts")
         self._hours: tuple[datetime, WorkingTime] | None = None
         self._last_housekeeping: datetime | None = None
 
@@ -80,6 +83,7 @@ class Scheduler:
                 session.begin(),
             ):
                 added = await add_messages(session, as_messages(found))
+        added += await self.queue_digest(now)
         if self._last_housekeeping is None or now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
             self._last_housekeeping = now
             retention = timedelta(days=self.settings.retention_days)
@@ -88,8 +92,26 @@ class Scheduler:
                 log.info("housekeeping: %d outbox rows, %d updates deleted", outbox_rows, updates)
         return added
 
+    async def queue_digest(self, now: datetime, *, manual: bool = False) -> int:
+        """This week's digest rows, once its moment came (``manual``: now, under new keys);
+        how many were new."""
+        slot = digest_slot(self.settings, await self.working_time(), now)
+        if manual:
+            slot = replace(slot, moment=now)
+        elif now < slot.moment:
+            return 0
+        label = f"manual-{now.strftime('%Y%m%dT%H%M%S')}" if manual else None
+        async with self.database.sessions() as session:
+            rows = await digest_rows(session, self.settings, slot, label=label)
+        if not rows:
+            return 0
+        async with self.database.writing(), self.database.sessions() as session, session.begin():
+            return await add_messages(session, rows)
+
     async def compose(self, row: Claimed) -> Composed | None:
         """A scheduled row's words, composed at send time (None: no longer due)."""
+        if row.kind == DIGEST_KIND:
+            return await self._digests.compose(row)
         return await self._composer.compose(row)
 
     async def run(self, stop: asyncio.Event, wake: Callable[[], None] | None = None) -> None:
