@@ -40,7 +40,6 @@ DIGEST_KIND = "digest"
 PUSH_KIND = "digest_push"
 PUSH_CHANNEL = "push"
 PRIORITY = 6  # after replies, reminders and prompts: nobody waits for it
-SEARCH_DAYS = 14
 # Every recipient's row is composed on its own; one digest serves them all for this long.
 CACHE_SECONDS = 300.0
 Composed = tuple[list[Reply], TemplateCall | None]
@@ -50,21 +49,26 @@ Composed = tuple[list[Reply], TemplateCall | None]
 class DigestSlot:
     week: str  # "2027-W11": the ISO week of the configured day
     moment: datetime  # when it is due (UTC)
+    week_ends: datetime  # the next week's start (UTC): a digest not out by then is skipped
 
 
-def digest_slot(settings: Settings, hours: WorkingTime, now: datetime) -> DigestSlot:
-    """This week's digest moment (which may still be ahead of ``now``)."""
+def digest_slot(settings: Settings, hours: WorkingTime, now: datetime) -> DigestSlot | None:
+    """This week's digest moment (which may still be ahead of ``now``); None when the rest
+    of the week has no working day (Lebaran): the next week's digest covers it."""
     today = now.astimezone(settings.tz).date()
-    planned = today - timedelta(days=today.weekday()) + timedelta(days=settings.digest_weekday)
+    monday = today - timedelta(days=today.weekday())
+    planned = monday + timedelta(days=settings.digest_weekday)
+    next_monday = monday + timedelta(days=7)
+    week_ends = hours.at(next_monday, 0)
+    year, week, _ = planned.isocalendar()
     day = planned
-    for _ in range(SEARCH_DAYS):
-        if hours.is_working_day(day):
-            break
+    while day < next_monday and not hours.is_working_day(day):
         day += timedelta(days=1)
+    if day >= next_monday:
+        return None
     at = settings.digest_time
     moment = hours.next_open(hours.at(day, at.hour, at.minute))
-    year, week, _ = planned.isocalendar()
-    return DigestSlot(f"{year:04d}-W{week:02d}", moment)
+    return DigestSlot(f"{year:04d}-W{week:02d}", moment, week_ends)
 
 
 async def recipients(

@@ -10,13 +10,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.calendar.working_time import WorkingTime, load_working_time
 from bot.config import Settings
 from bot.scheduler.compose import Composed, NoticeComposer
-from bot.scheduler.digest import DIGEST_KIND, DigestComposer, digest_rows, digest_slot
+from bot.scheduler.digest import (
+    DIGEST_KIND,
+    DigestComposer,
+    DigestSlot,
+    digest_rows,
+    digest_slot,
+)
 from bot.scheduler.due import Due, DueComputation, as_messages
 from storage.db import Database
 from storage.outbox import Claimed, OutboxStore, add_messages
@@ -95,10 +100,13 @@ class Scheduler:
     async def queue_digest(self, now: datetime, *, manual: bool = False) -> int:
         """This week's digest rows, once its moment came (``manual``: now, under new keys);
         how many were new."""
-        slot = digest_slot(self.settings, await self.working_time(), now)
+        hours = await self.working_time()
+        slot = digest_slot(self.settings, hours, now)
         if manual:
-            slot = replace(slot, moment=now)
-        elif now < slot.moment:
+            week = now.astimezone(self.settings.tz).isocalendar()
+            slot = DigestSlot(f"{week[0]:04d}-W{week[1]:02d}", now, now)
+        elif slot is None or now < slot.moment or hours.next_open(now) >= slot.week_ends:
+            # Not yet, or too late: a digest that could only go out next week is not sent.
             return 0
         label = f"manual-{now.strftime('%Y%m%dT%H%M%S')}" if manual else None
         async with self.database.sessions() as session:
