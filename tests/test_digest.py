@@ -252,3 +252,16 @@ async def test_send_now_queues_the_same_rows_under_manual_keys(settings: Setting
         assert await core.scheduler.queue_digest(clock.now) == 2
         assert await core.scheduler.queue_digest(clock.now) == 0
     assert len(inbox.got) == 2
+
+
+def test_the_chart_draws_hostile_opd_names_as_written() -> None:
+    from storage.figures import MonitoringFigures, OpdFigures, ProgrammeFigures, Window
+
+    window = Window.week_before(MOMENT)
+    opds = (
+        OpdFigures(1, "Dinas A", "$Dinas*<b>", 2, 0, 3, 1, 0, 0),  # "$…$" is a formula otherwise
+        OpdFigures(2, "Dinas B", "Rp$ 😀 " + "x" * 17, 0, 0, 0, 0, 0, 0),
+    )
+    monitoring = MonitoringFigures("2027-03", 0, 0, {}, ())
+    figures = ProgrammeFigures(None, window, 2, 0, (), opds, {}, monitoring, {}, {}, 0)
+    assert digest_chart(figures, ID).startswith(PNG_SIGNATURE)
