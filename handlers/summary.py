@@ -30,6 +30,6 @@ async def summary_command(ctx: StepContext, args: str) -> Transition:
     return Transition(
         say=[
             Reply(digest_text(digest, ctx.t)),
-            Reply(caption, file=OutgoingFile("photo", chart, chart.name, caption)),
+            Reply(caption, file=OutgoingFile("photo", chart, chart.name)),
         ]
     )

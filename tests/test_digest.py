@@ -265,3 +265,38 @@ def test_the_chart_draws_hostile_opd_names_as_written() -> None:
     monitoring = MonitoringFigures("2027-03", 0, 0, {}, ())
     figures = ProgrammeFigures(None, window, 2, 0, (), opds, {}, monitoring, {}, {}, 0)
     assert digest_chart(figures, ID).startswith(PNG_SIGNATURE)
+
+
+# -- through the Telegram channel -------------------------------------------------------------
+
+
+async def test_the_digest_reaches_a_bappeda_telegram_group_with_its_chart(
+    tmp_path: Path, database_url: str
+) -> None:
+    from tests.fakes.telegram_api import telegram_rig
+
+    group_id = -1001234567890
+    clock = Clock(datetime(2027, 4, 1, 3, 0, tzinfo=UTC))
+
+    def core_factory(settings: Settings) -> contextlib.AbstractAsyncContextManager[Core]:
+        chats = (("telegram", str(group_id)),)
+        return open_core(replace(settings, bappeda_chats=chats), migrate=False, clock=clock)
+
+    async with telegram_rig(tmp_path, "polling", core_factory, database_url=database_url) as rig:
+        rig.fake.group(group_id, "Bappeda Sukamaju")
+        await seed(rig.core.database)
+        clock.set(date(2027, 4, 5), 7, 0)  # Monday, before 07:30
+        await rig.core.scheduler.tick()
+        assert await rig.core.sender.drain() == 0
+        clock.set(date(2027, 4, 5), 7, 30)
+        await rig.core.scheduler.tick()
+        await rig.core.sender.drain()
+        sent = rig.fake.sent_to(group_id)
+        assert [m.kind for m in sent] == ["text", "photo"]
+        assert (sent[0].text or "").startswith("📊 Rekap mingguan SASI: seluruh OPD")
+        assert "• Ide baru pekan ini: 0 (total 7)" in (sent[0].text or "")
+        assert sent[1].file_name is not None and sent[1].file_name.endswith(".png")
+        assert (sent[1].text or "").startswith("Rekap SASI")  # the caption
+        clock.set(date(2027, 4, 5), 9, 0)
+        await rig.core.scheduler.tick()
+        assert await rig.core.sender.drain() == 0  # once a week

@@ -189,6 +189,6 @@ class DigestComposer:
         )
         replies = [
             Reply(text),
-            Reply(caption, file=OutgoingFile("photo", chart, chart.name, caption)),
+            Reply(caption, file=OutgoingFile("photo", chart, chart.name)),
         ]
         return replies, TemplateCall("weekly_digest", (week, summary))
