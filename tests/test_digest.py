@@ -300,3 +300,44 @@ async def test_the_digest_reaches_a_bappeda_telegram_group_with_its_chart(
         clock.set(date(2027, 4, 5), 9, 0)
         await rig.core.scheduler.tick()
         assert await rig.core.sender.drain() == 0  # once a week
+
+
+async def test_a_closed_whatsapp_window_gets_the_digest_template(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from bot.channels.whatsapp_templates import DEFAULT_TEMPLATES
+    from bot.demo import DEMO_DIR
+    from bot.opd_import import import_opds, read_opd_csv
+    from tests.fakes.graph_api import FakeGraphApi
+    from tests.test_whatsapp_e2e import open_stack, register
+
+    fake = FakeGraphApi()
+    fake.templates = {s.name: (s.language, len(s.parameters)) for s in DEFAULT_TEMPLATES.values()}
+    await fake.start()
+    clock = Clock(datetime(2027, 4, 1, 3, 0, tzinfo=UTC))
+    try:
+        async with open_core(settings, migrate=False, clock=clock) as core:
+            await import_opds(core.database, read_opd_csv(DEMO_DIR / "opds.csv"))
+            stack = await open_stack(core, fake, tmp_path)
+            try:
+                stack.offset[0] = clock.now - datetime.now(UTC)
+                agus = stack.user("6281299990000", "Agus")
+                await register(agus, "Agus Wijaya", "197905102005011002")
+                async with core.database.sessions() as session, session.begin():
+                    officer = await session.scalar(select(User))
+                    assert officer is not None
+                    session.add(UserRole(user_id=officer.id, role=Role.BAPPEDA))
+                clock.set(date(2027, 4, 5), 7, 30)  # days after his last message
+                stack.offset[0] = clock.now - datetime.now(UTC)
+                await core.scheduler.tick()
+                await core.sender.drain()
+                [template] = [m for m in fake.sent_to(agus.wa_id) if m["type"] == "template"]
+                assert template["template"]["name"] == "sasi_ringkasan_mingguan"
+                params = [p["text"] for p in template["template"]["components"][0]["parameters"]]
+                assert params[0] == "29 Mar – 4 Apr 2027"
+                assert params[1].startswith("0 ide baru, 0 ide seluruhnya")
+            finally:
+                await stack.close()
+    finally:
+        await fake.close()
+    assert fake.violations == []
