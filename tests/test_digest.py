@@ -341,3 +341,19 @@ async def test_a_closed_whatsapp_window_gets_the_digest_template(
     finally:
         await fake.close()
     assert fake.violations == []
+
+
+def test_python_m_bot_digest_prints_and_sends(tmp_path: Path) -> None:
+    from tests.test_cli import cli
+
+    assert cli(tmp_path, "seed-demo").returncode == 0
+    printed = cli(tmp_path, "digest", "--at", "2027-03-22T07:30")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.startswith("📊 Rekap mingguan SASI: seluruh OPD\n15 Mar – 21 Mar 2027")
+    assert "(total 40)" in printed.stdout
+    assert "queued" not in printed.stderr
+    # No chats configured and no Bappeda officer: nothing to send, said so.
+    sent = cli(tmp_path, "digest", "--at", "2027-03-22T07:30", "--send")
+    assert sent.returncode == 0 and "0 queued in the outbox" in sent.stderr
+    bad = cli(tmp_path, "digest", "--at", "next monday")
+    assert bad.returncode == 2 and "--at wants an ISO date" in bad.stderr

@@ -118,7 +118,7 @@ class Scheduler:
                 return 0
         label = f"manual-{now.strftime('%Y%m%dT%H%M%S')}" if manual else None
         async with self.database.sessions() as session:
-            rows = await digest_rows(session, self.settings, slot, label=label)
+            rows = await digest_rows(session, self.settings, slot, label=label, now=now)
         if not manual:
             self._digest_checked = (slot.week, now)
         if not rows:
