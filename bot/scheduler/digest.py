@@ -15,6 +15,7 @@ frozen when it falls due: a retry must send the same bytes (bot/push/).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -180,7 +181,7 @@ class DigestComposer:
             t = Translator(locale or self.settings.locale)
             digest = await self._digest(session, str(spec["at"]))
         text = digest_text(digest, t, pemda=self.settings.pemda_name)
-        chart = chart_file(digest.figures, t, self.chart_dir)
+        chart = await asyncio.to_thread(chart_file, digest.figures, t, self.chart_dir)
         week = week_label(digest, t)
         caption = t("digest.caption", week=week)
         m = digest.figures.monitoring
