@@ -195,7 +195,9 @@ async def test_a_merged_idea_names_the_one_it_was_merged_into(world: World) -> N
     idea_id = await _submit(world)
     await _update(world, idea_id, status=IdeaStatus.MERGED, merged_into_id=survivor)
     [detail] = await chat.say("asn", f"/ideku {idea_id}")
-    survivor_text = ID("detail.other_idea", id=survivor, name="PUSTAKA KILAT", opd="Dinas Kesehatan")
+    survivor_text = ID(
+        "detail.other_idea", id=survivor, name="PUSTAKA KILAT", opd="Dinas Kesehatan"
+    )
     assert ID("detail.merged_into", idea=survivor_text) in detail.text
     assert detail.choices == ()
 
@@ -381,7 +383,10 @@ async def test_an_edit_in_english(world: World) -> None:
     await chat.say("asn", "/language")
     await chat.pick("asn", "English")
     [detail] = await chat.say("asn", f"/myideas {idea_id}")
-    assert [c.title for c in detail.choices] == [EN("owner.edit_button"), EN("owner.withdraw_button")]
+    assert [c.title for c in detail.choices] == [
+        EN("owner.edit_button"),
+        EN("owner.withdraw_button"),
+    ]
     await chat.say("asn", f"/myideas {idea_id} edit")
     assert EN("owner.ask_field", id=idea_id) in chat.text("asn")
 
