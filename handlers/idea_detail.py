@@ -129,7 +129,8 @@ async def detail_reply(ctx: StepContext, idea: Idea) -> Reply:
     text = await detail_text(ctx, idea)
     if owner_may_change(idea, ctx.user):
         return Reply(
-            text + "\n\n" + ctx.t("owner.actions_hint"), choices=owner_actions(ctx.t, idea)
+            text + "\n\n" + ctx.t("owner.actions_hint", id=idea.id),
+            choices=owner_actions(ctx.t, idea),
         )
     return Reply(text)
 
