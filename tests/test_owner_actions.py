@@ -433,3 +433,33 @@ async def test_withdrawing_can_be_called_off(world: World) -> None:
     assert replies[0].text == ID("owner.withdraw_kept")
     assert (await _idea(world, idea_id)).status is IdeaStatus.SUBMITTED
     assert (await _idea(world, idea_id)).stage is Stage.DIAGNOSE
+
+
+async def test_a_withdrawn_idea_leaves_the_list_but_its_detail_stays(world: World) -> None:
+    chat = world.chat
+    idea_id = await _submit(world)
+    await chat.press("asn", f"/ideku {idea_id} tarik")
+    await chat.press("asn", "owithdraw:yes")
+    assert (await chat.say("asn", "/ideku"))[0].text == ID("my_ideas.none")
+    [detail] = await chat.say("asn", f"/ideku {idea_id}")
+    assert f"{ID('field.status')}: {ID('status.withdrawn')}" in detail.text
+    assert detail.choices == ()
+
+
+async def test_the_detail_during_another_conversation_names_the_commands(world: World) -> None:
+    chat = world.chat
+    idea_id = await _submit(world)
+    await chat.say("asn", "/ide")
+    await chat.say("asn", "PUSTAKA KILAT")
+    replies = await chat.say("asn", f"/ideku {idea_id}")
+    # Its buttons would compete with the pending question, so the hint names the commands.
+    assert ID("owner.actions_hint", id=idea_id) in replies[0].text
+    assert replies[0].choices == ()
+    assert replies[-1].text == ID("intake.ask_problem")
+    await chat.say("asn", f"/ideku {idea_id} ubah")
+    await chat.press("asn", "oedit:goal")
+    await chat.say("asn", "Tujuan baru yang lebih jelas.")
+    replies = await chat.press("asn", "oedit:save")
+    assert replies[-1].text == ID("intake.ask_problem")  # the draft underneath carries on
+    await chat.say("asn", LIBRARY_PROBLEM)
+    assert chat.last["asn"][-1].text == ID("intake.ask_idea")
