@@ -25,6 +25,7 @@ from handlers.i18n import Translator
 from handlers.idea_detail import EDITABLE, detail_reply, owner_may_change
 from handlers.idea_fields import TEXT_LIMITS
 from handlers.messages import Delivery, Reply
+from handlers.text import shorten
 from storage.audit import Actor, record
 from storage.models import Idea, IdeaStatus, Role, User, UserRole
 from storage.queries import can_see_idea, ideas_by_id, preferred_identity
@@ -97,7 +98,10 @@ def _draft_value(idea: Idea, field: str) -> Any:
 
 
 def _shown(t: Translator, field: str, value: Any) -> str:
-    return intake.shown_value(t, field, {field: value}) or t("intake.not_filled")
+    # Cut like the intake's summary: before and after of a 4,000-character problem must
+    # still fit one message.
+    shown = intake.shown_value(t, field, {field: value}) or t("intake.not_filled")
+    return shorten(shown, intake.SUMMARY_FIELD_CHARS)
 
 
 async def ask_choose(ctx: StepContext, frame: Frame) -> Reply:

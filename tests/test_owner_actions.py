@@ -463,3 +463,16 @@ async def test_the_detail_during_another_conversation_names_the_commands(world: 
     assert replies[-1].text == ID("intake.ask_problem")  # the draft underneath carries on
     await chat.say("asn", LIBRARY_PROBLEM)
     assert chat.last["asn"][-1].text == ID("intake.ask_idea")
+
+
+async def test_a_long_before_and_after_fit_one_message(world: World) -> None:
+    chat = world.chat
+    idea_id = await _submit(world)
+    await _update(world, idea_id, problem="Masalah panjang. " * 230)
+    await chat.press("asn", f"/ideku {idea_id} ubah")
+    await chat.press("asn", "oedit:problem")
+    replies = await chat.say("asn", "Masalah baru yang juga panjang. " * 120)
+    assert len(replies[-1].text) < 4096
+    await chat.press("asn", "oedit:save")
+    stored = (await _idea(world, idea_id)).problem
+    assert stored == ("Masalah baru yang juga panjang. " * 120).strip()  # kept whole
