@@ -23,8 +23,10 @@ from handlers.flow import (
     stay,
     text_problem,
 )
+from handlers.i18n import Translator
+from handlers.idea_detail import public_text
 from handlers.idea_fields import AFFAIRS, FIELD_ORDER, FORMS, INITIATORS, TEXT_LIMITS
-from handlers.messages import Reply
+from handlers.messages import MAX_CHOICES, Reply
 from handlers.money import format_rupiah, read_rupiah
 from handlers.opd_picker import OpdPicker, Picked, Problem
 from handlers.text import has_word_character, one_line, shorten
@@ -49,6 +51,7 @@ opd_picker = OpdPicker(
 SUMMARY_FIELD_CHARS = 1000
 MAX_ATTACHMENTS = 10
 CHECKED_FIELDS = ("name", "problem", "idea")
+VIEW_WORDS = ("lihat", "view")
 
 
 def _next(frame: Frame, current: str) -> str:
@@ -137,6 +140,9 @@ async def ask_duplicates(ctx: StepContext, frame: Frame) -> Reply:
     ideas = await ideas_by_id(ctx.session, [m["idea_id"] for m in matches])
     lines = [t("dup.intro", count=len(matches))]
     choices = [choice("dup:continue", t("dup.continue"))]
+    # A "Lihat" button for each match while they fit WhatsApp's ten (continue, cancel and
+    # join/replicate for each come first); "lihat N" typed always works.
+    views = MAX_CHOICES - 2 - 2 * len(matches)
     for number, match in enumerate(matches, start=1):
         idea = ideas.get(match["idea_id"])
         if idea is None:
@@ -151,20 +157,26 @@ async def ask_duplicates(ctx: StepContext, frame: Frame) -> Reply:
                 score=round(match["score"]),
             )
         )
+        if number <= views:
+            choices.append(choice(f"dup:view:{number}", t("dup.view", number=number)))
         choices.append(choice(f"dup:join:{number}", t("dup.join", number=number)))
         choices.append(choice(f"dup:rep:{number}", t("dup.replicate", number=number)))
     choices.append(choice("dup:cancel", t("dup.cancel")))
-    lines.append(t("dup.question"))
+    lines.append(t("dup.question") + "\n" + t("dup.view_hint"))
     return Reply("\n\n".join(lines), choices=tuple(choices))
 
 
 async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> Transition:
     t = ctx.t
+    matches: list[dict[str, Any]] = frame.data.get("matches") or []
+    typed = _typed_view(answer.text) if answer.choice is None else None
+    if typed is not None:
+        return await _view_match(ctx, matches, typed)
     if answer.choice is None:
         return stay(choose_option(ctx, answer))
-    matches: list[dict[str, Any]] = frame.data.get("matches") or []
     action, _, raw_number = answer.choice.removeprefix("dup:").partition(":")
     target: dict[str, Any] | None = None
+    number = 0
     if raw_number:
         number = int(raw_number) if raw_number.isdigit() else 0
         if not 1 <= number <= len(matches):
@@ -176,6 +188,8 @@ async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> T
         "rep": SimilarityDecisionKind.REPLICATE,
         "cancel": SimilarityDecisionKind.CANCEL,
     }.get(action)
+    if action == "view":
+        return await _view_match(ctx, matches, number)
     if decision is None:
         return stay(Reply(t("input.stale_button")))
     if decision is SimilarityDecisionKind.JOIN:
@@ -193,6 +207,29 @@ async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> T
         return stay(Reply(t("input.stale_button")))
     frame.data["replication_of"] = idea.id
     return goto(after, Reply(t("dup.replication_noted", name=idea.name)))
+
+
+def _typed_view(text: str | None) -> int | None:
+    """ "lihat 2", "#2", "view 2": the number of a shown match to open; None otherwise."""
+    if not text:
+        return None
+    words = text.casefold().replace("#", " ").split()
+    if words and words[0] in VIEW_WORDS:
+        words = words[1:]
+    if len(words) == 1 and words[0].isascii() and words[0].isdigit() and text.strip() != words[0]:
+        return int(words[0])
+    return None
+
+
+async def _view_match(ctx: StepContext, matches: list[dict[str, Any]], number: int) -> Transition:
+    """Another's idea, as much as a submitter may see; then the same question, draft intact."""
+    if not 1 <= number <= len(matches):
+        return stay(Reply(ctx.t("dup.no_such_match", last=len(matches))))
+    idea_id = int(matches[number - 1]["idea_id"])
+    idea = (await ideas_by_id(ctx.session, [idea_id])).get(idea_id)
+    if idea is None:
+        return stay(Reply(ctx.t("input.stale_button")))
+    return stay(Reply(public_text(ctx.t, idea)))
 
 
 async def _record_decisions(
@@ -495,32 +532,34 @@ flow.add("attachments", ask_attachments, answer_attachments)
 # -- summary, edit, save --------------------------------------------------------------------
 
 
+def shown_value(t: Translator, field: str, data: dict[str, Any]) -> str | None:
+    """A field of a draft (or of an idea put in draft form) as a person reads it; None if empty.
+
+    The OPD and the attachments need the database or a list and are shown by their callers.
+    """
+    value = data.get(field)
+    if value is None or field in ("opd", "attachments"):
+        return None
+    if field == "digital":
+        return t("digital.yes" if value else "digital.no")
+    if field in ("form", "affair", "initiator"):
+        return t(f"{field}.{value}")
+    if field == "budget":
+        return format_rupiah(int(value), t.locale)
+    return str(value)
+
+
 async def summary_text(ctx: StepContext, data: dict[str, Any]) -> str:
     """The draft as the submitter checks it before saving."""
     t = ctx.t
     opds = await opds_by_id(ctx.session, [int(data["opd_id"])] if data.get("opd_id") else [])
     opd = opds.get(int(data["opd_id"])) if data.get("opd_id") else None
-    budget = data.get("budget")
-    values = {
-        "name": data.get("name"),
-        "problem": data.get("problem"),
-        "idea": data.get("idea"),
-        "goal": data.get("goal"),
-        "benefit": data.get("benefit"),
-        "beneficiaries": data.get("beneficiaries"),
-        "digital": t("digital.yes" if data.get("digital") else "digital.no")
-        if data.get("digital") is not None
-        else None,
-        "form": t(f"form.{data['form']}") if data.get("form") else None,
-        "affair": t(f"affair.{data['affair']}") if data.get("affair") else None,
-        "initiator": t(f"initiator.{data['initiator']}") if data.get("initiator") else None,
-        "opd": opd.name if opd else None,
-        "budget": format_rupiah(int(budget), t.locale)
-        if budget is not None
-        else t("intake.not_filled"),
-        "attachments": ", ".join(a["file_name"] for a in data.get("attachments") or [])
-        or t("intake.none"),
-    }
+    values: dict[str, str | None] = {f: shown_value(t, f, data) for f in FIELD_ORDER}
+    values["opd"] = opd.name if opd else None
+    values["budget"] = values["budget"] or t("intake.not_filled")
+    values["attachments"] = ", ".join(a["file_name"] for a in data.get("attachments") or []) or t(
+        "intake.none"
+    )
     lines = [t("intake.summary_title")]
     for field in FIELD_ORDER:
         value = values[field]

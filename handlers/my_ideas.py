@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from handlers import owner_actions
 from handlers.choices import choice, paginate, turn_page
 from handlers.context import StepContext
 from handlers.flow import Answer, Flow, Frame, Transition, end, push, stay
+from handlers.idea_detail import EDIT_ARGS, WITHDRAW_ARGS, detail_reply
 from handlers.messages import Reply
-from handlers.money import format_rupiah
-from handlers.text import shorten
 from storage.models import Idea
 from storage.queries import can_see_idea, ideas_by_id, ideas_of
 
@@ -31,31 +31,21 @@ def _line(ctx: StepContext, number: int, idea: Idea) -> str:
     )
 
 
-def detail_text(ctx: StepContext, idea: Idea) -> str:
-    t = ctx.t
-    lines = [
-        t("my_ideas.detail_title", id=idea.id, name=idea.name),
-        f"{t('field.stage')}: {t(f'stage.{idea.stage.value}')}",
-        f"{t('field.status')}: {t(f'status.{idea.status.value}')}",
-        f"{t('field.opd')}: {idea.opd.name if idea.opd else '-'}",
-        f"{t('field.problem')}: {shorten(idea.problem, 600)}",
-        f"{t('field.idea')}: {shorten(idea.idea, 600)}",
-    ]
-    if idea.goal:
-        lines.append(f"{t('field.goal')}: {shorten(idea.goal, 400)}")
-    if idea.budget_estimate is not None:
-        lines.append(f"{t('field.budget')}: {format_rupiah(idea.budget_estimate, t.locale)}")
-    if idea.attachments:
-        lines.append(f"{t('field.attachments')}: {len(idea.attachments)}")
-    return "\n".join(lines)
-
-
 async def my_ideas_command(ctx: StepContext, args: str) -> Transition:
-    arg = args.strip().lstrip("#")
+    arg, _, action = args.strip().lstrip("#").partition(" ")
     if arg:
         if not (arg.isascii() and arg.isdigit()):
             return Transition(say=[Reply(ctx.t("my_ideas.bad_id"))])
-        return Transition(say=[await _detail(ctx, int(arg))])
+        action = action.strip().casefold()
+        if not action:
+            return Transition(say=[await _detail(ctx, int(arg))])
+        if not 0 < int(arg) <= MAX_ID:
+            return Transition(say=[Reply(ctx.t("my_ideas.not_yours"))])
+        if action in EDIT_ARGS:
+            return await owner_actions.start(ctx, int(arg), "edit")
+        if action in WITHDRAW_ARGS:
+            return await owner_actions.start(ctx, int(arg), "withdraw")
+        return Transition(say=[Reply(ctx.t("owner.unknown_action", id=int(arg)))])
     ideas = await ideas_of(ctx.session, ctx.user.id)
     if not ideas:
         from handlers.menu import main_menu_choices
@@ -71,7 +61,7 @@ async def _detail(ctx: StepContext, idea_id: int) -> Reply:
     idea = (await ideas_by_id(ctx.session, [idea_id])).get(idea_id)
     if idea is None or not can_see_idea(idea, ctx.user):
         return Reply(ctx.t("my_ideas.not_yours"))
-    return Reply(detail_text(ctx, idea))
+    return await detail_reply(ctx, idea)
 
 
 async def ask_list(ctx: StepContext, frame: Frame) -> Reply:

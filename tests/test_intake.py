@@ -103,7 +103,7 @@ async def test_a_close_idea_is_shown_with_name_opd_stage_and_score(chat: ChatDri
     assert ID("stage.diagnose") in warning.text
     assert "%" in warning.text
     payloads = [c.payload for c in warning.choices]
-    assert payloads == ["dup:continue", "dup:join:1", "dup:rep:1", "dup:cancel"]
+    assert payloads == ["dup:continue", "dup:view:1", "dup:join:1", "dup:rep:1", "dup:cancel"]
 
 
 async def test_nothing_is_shown_when_nothing_is_close(chat: ChatDriver) -> None:
@@ -427,5 +427,5 @@ async def test_part_of_a_choices_words_answers_it(chat: ChatDriver) -> None:
 async def test_words_shared_by_two_choices_answer_neither(chat: ChatDriver) -> None:
     await _second_submitter_sees_warning(chat)
     replies = await chat.say("budi", "ide")  # in "Ide saya berbeda", "Gabung ke ide 1" …
-    assert replies[0].text == ID("input.choose_option", last=4)
+    assert replies[0].text == ID("input.choose_option", last=5)
     assert ID("dup.question") in replies[-1].text
