@@ -8,6 +8,7 @@ from handlers import (
     monitoring,
     my_ideas,
     registration,
+    review,
     roles_admin,
     schedule,
 )
@@ -32,6 +33,7 @@ def build_flows() -> FlowRegistry:
         action_plan.flow,
         monitoring.flow,
         roles_admin.flow,
+        review.flow,
         language_flow,
     ):
         flows.register(flow)
@@ -58,6 +60,9 @@ def build_commands() -> CommandTable:
                 Access.REGISTERED,
                 ("schedule",),
                 "command.jadwal",
+            ),
+            Command(
+                "tinjau", review.review_command, Access.COORDINATOR, ("review",), "command.tinjau"
             ),
             Command(
                 "peran", roles_admin.roles_command, Access.BAPPEDA, ("roles",), "command.peran"
