@@ -43,8 +43,7 @@ async def ask_opd(ctx: StepContext, frame: Frame) -> Reply:
     opds = await opds_by_id(ctx.session, counts)
     ordered = sorted(opds.values(), key=lambda o: o.name)
     items = [
-        choice(f"{OPD}{o.id}", f"{o.short_name} ({sum(counts[o.id].values())})", o.short_name)
-        for o in ordered
+        choice(f"{OPD}{o.id}", f"{o.short_name} ({sum(counts[o.id].values())})") for o in ordered
     ]
     if not items:
         return Reply(t("review.bulk_nothing"), choices=(choice(BACK, t("review.back")),))

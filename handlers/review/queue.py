@@ -64,9 +64,9 @@ async def reviewable(ctx: StepContext, idea_id: object) -> Idea | None:
     """The idea when it exists and lies within the reviewer's OPDs, else None."""
     if not isinstance(idea_id, int) or not 0 < idea_id <= MAX_ID:
         return None
-    await load_roles(ctx.session, ctx.user)
-    idea = await ctx.session.get(Idea, idea_id, populate_existing=True)
-    if idea is None or not may_see_opd(ctx.user, idea.opd_id):
+    opds = await scope(ctx)
+    idea = await ctx.session.get(Idea, idea_id)
+    if idea is None or not (opds is None or idea.opd_id in opds):
         return None
     return idea
 
