@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from storage.models import IdeaStatus, Stage
-from tests.chat import ID
+from tests.chat import ID, ChatDriver
 from tests.review_world import ReviewWorld, audit_of, build_review_world, idea
 from tests.roles_world import ROLES
 
@@ -25,10 +25,7 @@ SECRET = ("JEMPOL", "JEMPUT", "LANSIA")  # the Dinkes ideas under review
 
 
 @pytest.fixture
-async def rw(chat: object) -> ReviewWorld:
-    from tests.chat import ChatDriver
-
-    assert isinstance(chat, ChatDriver)
+async def rw(chat: ChatDriver) -> ReviewWorld:
     return await build_review_world(chat)
 
 
