@@ -7,6 +7,8 @@ after, and the notices to the idea's people in their own language.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
@@ -448,3 +450,17 @@ async def test_the_audit_command_prints_the_review_rows(
         '{"merged_into": null, "stage": "diagnose", "status": "submitted"}',
     ]
     assert cells[6] == "Sudah ada inovasi serupa"
+
+
+async def test_two_reviewers_pressing_at_once_act_once(rw: ReviewWorld) -> None:
+    chat = rw.chat
+    await chat.say("coordinator", f"/tinjau {rw.duplicate}")
+    await chat.say("bappeda", f"/tinjau {rw.duplicate}")
+    first, second = await asyncio.gather(
+        chat.press("coordinator", f"rv:verify:{rw.duplicate}"),
+        chat.press("bappeda", f"rv:verify:{rw.duplicate}"),
+    )
+    texts = sorted([first[0].text, second[0].text])
+    assert ID("review.no_longer", status=ID("status.verified")) in texts
+    assert len(await audit_of(rw, rw.duplicate)) == 1
+    assert len(await outbox(rw, "review_notice")) == 1

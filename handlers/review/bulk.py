@@ -13,7 +13,14 @@ from handlers.flow import Answer, Frame, Transition, choose_option, goto, stay
 from handlers.messages import Reply
 from handlers.review import actions
 from handlers.review.flow import BACK, NO, YES, flow, parse_stage, stage_choices
-from handlers.review.queue import is_active, movable_ideas, parse_id, reviewable, stage_counts
+from handlers.review.queue import (
+    for_action,
+    is_active,
+    movable_ideas,
+    parse_id,
+    reviewable,
+    stage_counts,
+)
 from handlers.text import shorten
 from storage.models import Stage
 from storage.queries import opds_by_id
@@ -200,8 +207,8 @@ async def answer_confirm(ctx: StepContext, frame: Frame, answer: Answer) -> Tran
     if opd_id is None or source is None or target is None:
         return goto("bulk_opd", Reply(t("input.stale_button")))
     moved = skipped = 0
-    for idea_id in frame.data.get("selected") or []:
-        idea = await reviewable(ctx, idea_id)
+    for idea_id in sorted(frame.data.get("selected") or []):
+        idea = await for_action(ctx, idea_id)
         if idea is None or not is_active(idea) or idea.stage is not source or idea.opd_id != opd_id:
             skipped += 1
             continue

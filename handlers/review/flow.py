@@ -27,6 +27,7 @@ from handlers.review import actions
 from handlers.review.detail import queue_line, reviewer_detail
 from handlers.review.queue import (
     closest_matches,
+    for_action,
     is_active,
     is_pending,
     parse_id,
@@ -162,7 +163,7 @@ async def answer_idea(ctx: StepContext, frame: Frame, answer: Answer) -> Transit
         return goto("queue")
     if answer.choice is None:
         return Transition(fallthrough=True)
-    idea = await _idea(ctx, frame)
+    idea = await for_action(ctx, frame.data.get("idea"))
     if idea is None:
         return goto("queue", Reply(t("review.not_found")))
     action, _, raw = answer.choice.rpartition(":")
@@ -200,7 +201,7 @@ def _text_step(step: str, key: str, rejecting: bool) -> None:
         if problem := text_problem(ctx, answer):
             return stay(problem)
         assert answer.text is not None
-        idea = await _idea(ctx, frame)
+        idea = await for_action(ctx, frame.data.get("idea"))
         if idea is None:
             return goto("queue", Reply(t("review.not_found")))
         if not is_pending(idea):
@@ -273,8 +274,12 @@ async def answer_merge_confirm(ctx: StepContext, frame: Frame, answer: Answer) -
         return goto("idea")
     if answer.choice != YES:
         return stay(choose_option(ctx, answer))
-    idea = await _idea(ctx, frame)
-    target = await reviewable(ctx, frame.data.get("target"))
+    # Locked in id order, so two merges of the same pair in opposite directions cannot deadlock.
+    idea_id, target_id = frame.data.get("idea"), frame.data.get("target")
+    if not (isinstance(idea_id, int) and isinstance(target_id, int)):
+        return goto("queue", Reply(t("input.stale_button")))
+    locked = {i: await for_action(ctx, i) for i in sorted({idea_id, target_id})}
+    idea, target = locked[idea_id], locked[target_id]
     if idea is None or target is None:
         return goto("queue", Reply(t("review.not_found")))
     if not is_active(idea):
@@ -324,7 +329,7 @@ async def answer_stage(ctx: StepContext, frame: Frame, answer: Answer) -> Transi
     stage = parse_stage(answer.choice, TO) if answer.choice else None
     if stage is None:
         return stay(choose_option(ctx, answer))
-    idea = await _idea(ctx, frame)
+    idea = await for_action(ctx, frame.data.get("idea"))
     if idea is None:
         return goto("queue", Reply(t("review.not_found")))
     if not is_active(idea):

@@ -71,6 +71,21 @@ async def reviewable(ctx: StepContext, idea_id: object) -> Idea | None:
     return idea
 
 
+STATE = ["status", "stage", "merged_into_id", "status_reason", "reviewed_at", "reviewed_by_id"]
+
+
+async def for_action(ctx: StepContext, idea_id: object) -> Idea | None:
+    """Like :func:`reviewable`, for a step about to change the idea: its row is locked and its
+    state read again, so two reviewers pressing at once act one after the other and the second
+    sees what the first did (SQLite has one writer at a time anyway)."""
+    idea = await reviewable(ctx, idea_id)
+    if idea is None:
+        return None
+    await ctx.session.execute(select(Idea.id).where(Idea.id == idea.id).with_for_update())
+    await ctx.session.refresh(idea, attribute_names=STATE)
+    return idea
+
+
 async def review_queue(ctx: StepContext) -> list[QueueEntry]:
     """New ideas not reviewed yet; possible duplicates first, then the oldest first, and
     those waiting for their owner's answer last."""
