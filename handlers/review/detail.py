@@ -21,16 +21,15 @@ async def _names(ctx: StepContext, user_ids: list[int]) -> list[str]:
     return names
 
 
-def queue_line(ctx: StepContext, number: int, entry: QueueEntry) -> str:
+def queue_line(ctx: StepContext, number: int, entry: QueueEntry, idea: Idea | None) -> str:
     t = ctx.t
-    idea = entry.idea
     line = t(
         "review.item",
         number=number,
-        id=idea.id,
-        name=idea.name,
-        opd=idea.opd.short_name if idea.opd else "-",
-        owner=(idea.owner.full_name if idea.owner else None) or "-",
+        id=entry.idea_id,
+        name=entry.name,
+        opd=idea.opd.short_name if idea and idea.opd else "-",
+        owner=(idea.owner.full_name if idea and idea.owner else None) or "-",
     )
     if entry.possible_duplicate:
         line += " " + t("review.flag_duplicate")

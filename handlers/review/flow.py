@@ -35,6 +35,7 @@ from handlers.review.queue import (
     reviewable,
 )
 from storage.models import Idea, Stage
+from storage.queries import ideas_by_id
 
 flow = Flow(name="review", first="queue", access=Access.COORDINATOR, is_menu=True)
 
@@ -81,19 +82,23 @@ def _id_of(payload: str, prefix: str) -> int | None:
 async def ask_queue(ctx: StepContext, frame: Frame) -> Reply:
     t = ctx.t
     entries = await review_queue(ctx)
-    items = [choice(f"{OPEN}{e.idea.id}", f"#{e.idea.id} {e.idea.name}") for e in entries]
-    page = paginate(
-        items, int(frame.data.get("page") or 0), t, extra=[choice(BULK, t("review.bulk"))]
-    )
+    items = [choice(f"{OPEN}{e.idea_id}", f"#{e.idea_id} {e.name}") for e in entries]
+    bulk = choice(BULK, t("review.bulk"))
+    page = paginate(items, int(frame.data.get("page") or 0), t, extra=[bulk])
     frame.data["page"] = page.page
     if not entries:
         return Reply(t("review.queue_empty"), choices=tuple(page.items))
     start = page.first_number - 1
     shown = entries[start : start + len([c for c in page.items if c.payload.startswith(OPEN)])]
+    # Only the page shown is read in full (owner, OPD).
+    ideas = await ideas_by_id(ctx.session, [e.idea_id for e in shown])
     lines = [t("review.queue_title", count=len(entries))]
     if page.pages > 1:
         lines.append(t("choices.page_of", page=page.page + 1, pages=page.pages))
-    lines += [queue_line(ctx, n, entry) for n, entry in enumerate(shown, start=1)]
+    lines += [
+        queue_line(ctx, n, entry, ideas.get(entry.idea_id))
+        for n, entry in enumerate(shown, start=1)
+    ]
     lines.append(t("review.queue_choose"))
     return Reply("\n".join(lines), choices=tuple(page.items))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 
 from handlers.access import load_roles, may_see_opd, visible_opds
 from handlers.context import StepContext
@@ -24,7 +24,10 @@ MATCHES = 3
 
 @dataclass(frozen=True)
 class QueueEntry:
-    idea: Idea
+    """One line of the queue: light, so a queue of thousands is read in one cheap query."""
+
+    idea_id: int
+    name: str
     possible_duplicate: bool  # the submitter was warned and chose to continue
     waiting: bool  # a clarification was asked and the owner has not answered yet
 
@@ -89,26 +92,27 @@ async def for_action(ctx: StepContext, idea_id: object) -> Idea | None:
 async def review_queue(ctx: StepContext) -> list[QueueEntry]:
     """New ideas not reviewed yet; possible duplicates first, then the oldest first, and
     those waiting for their owner's answer last."""
-    pending: Select[Any] = select(Idea).where(
-        Idea.status == IdeaStatus.SUBMITTED, Idea.reviewed_at.is_(None)
-    )
-    query = apply_filter(pending, await scope(ctx))
-    ideas = list((await ctx.session.scalars(query)).unique())
-    ids = [i.id for i in ideas]
-    flagged: set[int] = set()
-    if ids:
-        rows = await ctx.session.scalars(
-            select(SimilarityDecision.idea_id)
-            .where(
-                SimilarityDecision.decision == SimilarityDecisionKind.CONTINUE,
-                SimilarityDecision.idea_id.in_(ids),
-            )
-            .distinct()
+    flagged = (
+        select(SimilarityDecision.id)
+        .where(
+            SimilarityDecision.idea_id == Idea.id,
+            SimilarityDecision.decision == SimilarityDecisionKind.CONTINUE,
         )
-        flagged = {i for i in rows if i is not None}
-    entries = [QueueEntry(i, i.id in flagged, i.status_reason is not None) for i in ideas]
-    entries.sort(key=lambda e: (not e.possible_duplicate, e.waiting, e.idea.created_at, e.idea.id))
-    return entries
+        .exists()
+    )
+    duplicate_first = case((flagged, 0), else_=1)
+    waiting_last = case((Idea.status_reason.is_(None), 0), else_=1)
+    pending = cast(
+        "Select[Any]",
+        select(Idea.id, Idea.name, duplicate_first, waiting_last).where(
+            Idea.status == IdeaStatus.SUBMITTED, Idea.reviewed_at.is_(None)
+        ),
+    )
+    query = apply_filter(pending, await scope(ctx)).order_by(
+        duplicate_first, waiting_last, Idea.created_at, Idea.id
+    )
+    rows = (await ctx.session.execute(query)).all()
+    return [QueueEntry(i, name, dup == 0, wait == 1) for i, name, dup, wait in rows]
 
 
 async def continued_past(ctx: StepContext, idea: Idea) -> list[tuple[Idea, float]]:
