@@ -8,11 +8,13 @@ after, and the notices to the idea's people in their own language.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot import admin_cli
+from handlers.messages import Attachment
 from storage.models import IdeaAttachment, IdeaStatus, Stage
 from tests.chat import EN, ID, ChatDriver
 from tests.review_world import (
@@ -464,3 +466,47 @@ async def test_two_reviewers_pressing_at_once_act_once(rw: ReviewWorld) -> None:
     assert ID("review.no_longer", status=ID("status.verified")) in texts
     assert len(await audit_of(rw, rw.duplicate)) == 1
     assert len(await outbox(rw, "review_notice")) == 1
+
+
+async def test_a_directory_entry_is_shown_as_such(rw: ReviewWorld) -> None:
+    rw.chat.core.similarity.upsert(
+        "dir:7", "JEMPUT LANSIA PUSKESMAS", f"{SIMILAR_PROBLEM}\n{SIMILAR_IDEA}"
+    )
+    await rw.chat.say("coordinator", f"/tinjau {rw.duplicate}")
+    text = rw.chat.text("coordinator")
+    line = ID("review.match_directory", number=0, doc="dir:7", score=0)
+    assert line[3:-1] in text  # "Dari direktori inovasi (dir:7), kemiripan "
+    # A directory entry is no idea to merge into: only ideas are offered.
+    await rw.chat.press("coordinator", f"rv:merge:{rw.duplicate}")
+    assert [c.payload for c in rw.chat.choices("coordinator")] == [
+        f"rv:into:{rw.first}",
+        "rv:back",
+    ]
+
+
+async def test_a_merge_into_a_merged_ideas_survivor_repoints_the_chain(rw: ReviewWorld) -> None:
+    from tests.review_world import add_idea
+
+    chat = rw.chat
+    third = await add_idea(rw.world, "asn", "Dinkes", "LANSIA SEHAT", PROBLEM, SIMILAR_IDEA)
+    for source, target in ((rw.duplicate, rw.first), (rw.first, third)):
+        await chat.say("bappeda", f"/tinjau {source}")
+        await chat.press("bappeda", f"rv:merge:{source}")
+        await chat.say("bappeda", f"#{target}")
+        await chat.press("bappeda", "rv:yes")
+    assert (await idea(rw, rw.duplicate)).merged_into_id == third
+    assert (await idea(rw, rw.first)).merged_into_id == third
+    # The coordinator (owner of the first) and the ASN (owner of the others) are each
+    # collaborators once; the ASN owns the survivor, so only the coordinator is added.
+    assert await collaborators(rw, third) == [rw.world.users["coordinator"]]
+
+
+async def test_a_file_or_nothing_where_a_reason_is_asked(rw: ReviewWorld, tmp_path: Path) -> None:
+    chat = rw.chat
+    await chat.say("coordinator", f"/tinjau {rw.duplicate}")
+    await chat.press("coordinator", f"rv:reject:{rw.duplicate}")
+    photo = Attachment(kind="photo", path=tmp_path / "x.jpg", file_name="x.jpg")
+    for replies in (await chat.attach("coordinator", photo), await chat.say("coordinator", "  ")):
+        assert replies[0].text == ID("input.text_expected")
+        assert replies[-1].text == ID("review.ask_reason", name="JEMPUT LANSIA")
+    assert (await idea(rw, rw.duplicate)).status is IdeaStatus.SUBMITTED
