@@ -118,3 +118,30 @@ async def test_bappedas_buttons_pressed_by_everyone_else_change_nothing(
             None,
         )
         assert await audit_of(rw, idea_id) == []
+
+
+BAD_INPUT = ["🙏", "<b>x</b> *y*", "0", "#0", "-1", "#99999999999", "9" * 30, "x" * 4000, "٣"]
+
+
+@pytest.mark.parametrize("screen", [*_screens(), "bulk_to", "bulk_confirm", "merge_confirm"])
+async def test_bad_input_on_every_screen_gets_a_polite_answer(rw: ReviewWorld, screen: str) -> None:
+    chat = rw.chat
+    if screen in ("bulk_to", "bulk_confirm"):
+        await _open(rw, "bulk_pick")
+        await chat.press("bappeda", "rv:all")
+        await chat.press("bappeda", chat.payload("bappeda", "("))
+        if screen == "bulk_confirm":
+            await chat.press("bappeda", "rv:bto:design")
+    elif screen == "merge_confirm":
+        await _open(rw, "merge")
+        await chat.press("bappeda", f"rv:into:{rw.first}")
+    else:
+        await _open(rw, screen)
+    for text in BAD_INPUT:
+        replies = await chat.say("bappeda", text)
+        assert replies, (screen, text)
+        assert all(ID("error.internal") not in r.text for r in replies), (screen, text)
+    await chat.say("bappeda", None, unsupported="sticker")
+    assert ID("input.unsupported") in chat.text("bappeda")
+    for idea_id in (rw.first, rw.duplicate):
+        assert (await idea(rw, idea_id)).status is IdeaStatus.SUBMITTED

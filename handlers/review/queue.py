@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, inspect, select
 
-from handlers.access import load_roles, may_see_opd, visible_opds
+from handlers.access import load_roles, visible_opds
 from handlers.context import StepContext
 from storage.idea_filter import apply_filter
 from storage.models import Idea, IdeaStatus, SimilarityDecision, SimilarityDecisionKind, Stage
@@ -51,8 +51,14 @@ def is_active(idea: Idea) -> bool:
 async def scope(ctx: StepContext) -> frozenset[int] | None:
     """The reviewer's OPDs (None: all). Roles are read here because a step may be asked
     again (after a sticker, a restart) without the engine having read them first."""
-    await load_roles(ctx.session, ctx.user)
+    if "roles" in inspect(ctx.user).unloaded:
+        await load_roles(ctx.session, ctx.user)
     return visible_opds(ctx.user)
+
+
+def within(opds: frozenset[int] | None, opd_id: int | None) -> bool:
+    """Whether an OPD lies in a scope from :func:`scope` (None: every OPD)."""
+    return opds is None or (opd_id is not None and opd_id in opds)
 
 
 def parse_id(raw: str) -> int | None:
@@ -69,7 +75,7 @@ async def reviewable(ctx: StepContext, idea_id: object) -> Idea | None:
         return None
     opds = await scope(ctx)
     idea = await ctx.session.get(Idea, idea_id)
-    if idea is None or not (opds is None or idea.opd_id in opds):
+    if idea is None or not within(opds, idea.opd_id):
         return None
     return idea
 
@@ -117,6 +123,7 @@ async def review_queue(ctx: StepContext) -> list[QueueEntry]:
 
 async def continued_past(ctx: StepContext, idea: Idea) -> list[tuple[Idea, float]]:
     """The ideas the submitter was warned about and went past, that the reviewer may see."""
+    opds = await scope(ctx)
     rows = (
         await ctx.session.execute(
             select(SimilarityDecision.matched_idea_id, SimilarityDecision.score).where(
@@ -129,13 +136,14 @@ async def continued_past(ctx: StepContext, idea: Idea) -> list[tuple[Idea, float
     shown: list[tuple[Idea, float]] = []
     for matched_id, score in rows:
         other = found.get(matched_id) if matched_id is not None else None
-        if other is not None and may_see_opd(ctx.user, other.opd_id):
+        if other is not None and within(opds, other.opd_id):
             shown.append((other, float(score)))
     return shown
 
 
 async def closest_matches(ctx: StepContext, idea: Idea) -> list[Match]:
     """The index's closest documents, ideas outside the reviewer's OPDs left out."""
+    opds = await scope(ctx)
     found = await ctx.similarity.search(
         idea.name, idea.description, limit=MATCHES, exclude=[f"idea:{idea.id}"]
     )
@@ -150,14 +158,15 @@ async def closest_matches(ctx: StepContext, idea: Idea) -> list[Match]:
             matches.append(Match(m.doc_id, float(m.score), None))
             continue
         other = ideas.get(int(raw)) if raw.isdigit() else None
-        if other is not None and is_active(other) and may_see_opd(ctx.user, other.opd_id):
+        if other is not None and is_active(other) and within(opds, other.opd_id):
             matches.append(Match(m.doc_id, float(m.score), other))
     return matches
 
 
 async def movable_ideas(ctx: StepContext, opd_id: int, stage: Stage) -> list[Idea]:
     """Active ideas of one OPD in one stage, oldest first: what a bulk stage move offers."""
-    if not may_see_opd(ctx.user, opd_id):
+    opds = await scope(ctx)
+    if not within(opds, opd_id):
         return []
     active: Select[Any] = select(Idea).where(
         Idea.status.in_(ACTIVE),
@@ -165,7 +174,7 @@ async def movable_ideas(ctx: StepContext, opd_id: int, stage: Stage) -> list[Ide
         Idea.opd_id == opd_id,
         Idea.stage == stage,
     )
-    query = apply_filter(active, await scope(ctx))
+    query = apply_filter(active, opds)
     return list((await ctx.session.scalars(query.order_by(Idea.created_at, Idea.id))).unique())
 
 
