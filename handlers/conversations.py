@@ -9,6 +9,7 @@ from handlers import (
     my_ideas,
     owner_actions,
     registration,
+    review,
     roles_admin,
     schedule,
     summary,
@@ -36,6 +37,7 @@ def build_flows() -> FlowRegistry:
         action_plan.flow,
         monitoring.flow,
         roles_admin.flow,
+        review.flow,
         language_flow,
     ):
         flows.register(flow)
@@ -70,6 +72,9 @@ def build_commands() -> CommandTable:
                 ("summary",),
                 "command.rekap",
                 in_groups=True,
+            ),
+            Command(
+                "tinjau", review.review_command, Access.COORDINATOR, ("review",), "command.tinjau"
             ),
             Command(
                 "peran", roles_admin.roles_command, Access.BAPPEDA, ("roles",), "command.peran"

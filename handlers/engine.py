@@ -488,7 +488,14 @@ class Engine:
             existing = next(
                 (i for i, f in enumerate(state.frames) if f.flow == transition.push.flow), None
             )
-            if existing is not None:
+            if existing is not None and self.flows.is_menu(state.frames[existing]):
+                # A menu is light: opening it again ("/tinjau 12" from the queue) opens it
+                # afresh in its place, keeping the buttons of the question underneath.
+                below = state.frames[existing].data.get(OFFERED_BELOW) or []
+                del state.frames[existing:]
+                transition.push.data[OFFERED_BELOW] = list(below)
+                state.frames.append(transition.push)
+            elif existing is not None:
                 # The same conversation is already under way: go back to it, lose nothing.
                 del state.frames[existing + 1 :]
                 out.append(Reply(ctx.t("flow.already_running")))

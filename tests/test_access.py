@@ -26,6 +26,7 @@ NEWCOMER_FIRST_REPLY = {
     "bantuan": "help.newcomer",
     "rekap": "access.register_first",
     "peran": "access.register_first",
+    "tinjau": "access.register_first",
 }
 
 

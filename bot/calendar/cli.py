@@ -22,9 +22,9 @@ from bot.calendar.programme_import import (
     plan_import,
     read_programme_file,
 )
-from bot.calendar.stage_move import move_idea
 from bot.calendar.working_time import WorkingTime, national_holidays
 from bot.config import Settings
+from handlers.stage_move import move_idea
 from storage.db import Database
 from storage.migrate import upgrade_to_head_async
 from storage.models import ExtraHoliday, Idea, Programme, ProgrammeStage

@@ -53,6 +53,7 @@ DEFAULT_TEMPLATES: Mapping[str, TemplateSpec] = MappingProxyType(
             "sasi_monev_eskalasi", "id", ("coordinator", "count", "month")
         ),
         "stage_change": TemplateSpec("sasi_perubahan_tahap", "id", ("name", "idea", "stage")),
+        "review_update": TemplateSpec("sasi_tinjauan_ide", "id", ("name", "idea", "outcome")),
         "broadcast": TemplateSpec("sasi_siaran", "id", ("sender", "message")),
         "weekly_digest": TemplateSpec("sasi_ringkasan_mingguan", "id", ("period", "summary")),
     }
