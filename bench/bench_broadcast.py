@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -127,6 +128,14 @@ def rate(times: list[float]) -> float:
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
 
 
+def windows(times: list[float]) -> list[float]:
+    """The rate in every full 10-second stretch of a run (the steady state, gaps aside)."""
+    if len(times) < 2:
+        return [0.0]
+    starts = [times[0] + 10 * k for k in range(int((times[-1] - times[0]) // 10))]
+    return [sum(1 for t in times if s <= t < s + 10) / 10 for s in starts] or [rate(times)]
+
+
 async def run(people: int, kill_at: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -179,6 +188,12 @@ async def run(people: int, kill_at: float) -> None:
                 f"restart gap {second_run[0] - killed_at:.1f} s"
                 if second_run
                 else f"rate before the kill: {r1:.2f}/s"
+            )
+            steady = windows(first_run) + windows(second_run)
+            print(
+                f"10-s windows {min(steady):.1f}–{max(steady):.1f}/s, median "
+                f"{statistics.median(steady):.1f}/s = {statistics.median(steady) / LIMIT:.1%}; "
+                f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
             )
             print(f"429 answers: {fake.flood_refusals}")
             print(

@@ -122,7 +122,9 @@ async def test_stage_and_overdue_segments_follow_the_ideas(world: World) -> None
         idea = await s.scalar(select(Idea))
         assert idea is not None
         period = utcnow().astimezone(chat.core.settings.tz).strftime("%Y-%m")
-        s.add(MonitoringReport(idea_id=idea.id, period=period, progress=50, done="x", next_step="y"))
+        s.add(
+            MonitoringReport(idea_id=idea.id, period=period, progress=50, done="x", next_step="y")
+        )
     await compose(chat, "coordinator")
     await chat.press("coordinator", f"{SEGMENT}overdue")
     assert ID("broadcast.nobody") in chat.text("coordinator")
@@ -246,7 +248,10 @@ async def test_progress_lines_and_the_final_report(world: World) -> None:
         unreachable=0,
     )
     # The first progress message, then (all went between two looks) only the report, once.
-    assert to_sender == [ID("broadcast.progress", id=broadcast.id, done=0, total=4, percent=0, sent=0), expected]  # noqa: E501
+    assert to_sender == [
+        ID("broadcast.progress", id=broadcast.id, done=0, total=4, percent=0, sent=0),
+        expected,
+    ]
     for person in ("asn", "coordinator", "other_coordinator", "admin"):
         (text,) = recorder.texts_to(person)
         assert text == ID("broadcast.header", sender="Agus Wijaya (Bappeda)") + (

@@ -6,7 +6,6 @@ in flight)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -106,9 +105,7 @@ async def test_telegram_progress_is_one_message_edited_and_markup_arrives_litera
     message_id = await progress_message_id(core)
     assert message_id is not None
     progress = fake.messages[(sender.user.id, message_id)]
-    assert progress.text == ID(
-        "broadcast.progress", id=1, done=3, total=3, percent=100, sent=3
-    )
+    assert progress.text == ID("broadcast.progress", id=1, done=3, total=3, percent=100, sent=3)
     assert progress.buttons == []  # the cancel button is gone once it is over
     edits = [c for c in fake.calls_of("editMessageText") if c.chat_id == sender.user.id]
     assert edits
@@ -179,7 +176,9 @@ async def test_whatsapp_gets_text_as_written_or_the_template_when_the_window_clo
             .values(last_inbound_at=utcnow() - timedelta(hours=30))
         )
     terminal = ChatDriver(stack.core)
-    await terminal.register("bappeda", "Agus Wijaya", "197905102005011002", "perencanaan", "Bappeda")
+    await terminal.register(
+        "bappeda", "Agus Wijaya", "197905102005011002", "perencanaan", "Bappeda"
+    )
     await make_bappeda(stack.core, "197905102005011002")
     await terminal.say("bappeda", "/siaran")
     await terminal.say("bappeda", MARKUP)
@@ -239,4 +238,5 @@ async def test_a_bot_killed_mid_broadcast_neither_repeats_nor_skips(
     assert fake.flood_refusals == 0
     reports = [t for t in fake.texts_to(SENDER_CHAT) if "Laporan siaran" in t]
     assert len(reports) == 1
-    assert os.path.exists(log)
+    errors = [line for line in log.read_text().splitlines() if " ERROR bot" in line]
+    assert errors == [], errors
