@@ -210,3 +210,9 @@ async def sent_message_id(session: AsyncSession, key: str) -> int | None:
         tail = result.removeprefix("message_id:")
         return int(tail) if tail.isdigit() else None
     return None
+
+
+async def row_pending(session: AsyncSession, key: str) -> bool:
+    """Whether the outbox row of ``key`` is still to be sent (waiting or in flight)."""
+    state = await session.scalar(select(_OUTBOX.c.state).where(_OUTBOX.c.key == key))
+    return state in (OutboxState.PENDING.value, OutboxState.SENDING.value)

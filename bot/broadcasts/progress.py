@@ -25,7 +25,7 @@ from handlers.broadcast_messages import (
     status_row,
 )
 from handlers.i18n import Translator
-from storage.broadcasts import running, sent_message_id, state_counts
+from storage.broadcasts import row_pending, running, sent_message_id, state_counts
 from storage.db import Database
 from storage.models import Broadcast, utcnow
 from storage.outbox import NewMessage, add_messages
@@ -72,45 +72,65 @@ class BroadcastProgress:
 
     async def _update(self, broadcast_id: int) -> int:
         now = self.clock()
-        async with self.database.writing(), self.database.sessions() as session, session.begin():
+        # Read first, without the write lock: counting thousands of rows while holding it
+        # would stall the sender's writes (on SQLite there is one writer) every few seconds.
+        async with self.database.sessions() as session:
             broadcast = await session.get(Broadcast, broadcast_id)
             if broadcast is None or broadcast.finished_at is not None:
                 return 0
             counts = await state_counts(session, broadcast.id)
-            pending = sum(counts.get(s, 0) for s in PENDING_STATES)
-            t = Translator(broadcast.locale)
-            rows: list[NewMessage] = []
             edits = broadcast.progress_channel == "telegram"
-            if edits and broadcast.progress_message_id is None:
-                key = f"broadcast:{broadcast.id}:progress"
-                broadcast.progress_message_id = await sent_message_id(session, key)
             message_id = broadcast.progress_message_id
-            done = done_of(counts)
-            if pending:
-                if edits and message_id is not None:
-                    mark = "x" if broadcast.cancelled_at is not None else ""
-                    rows.append(
-                        status_row(
-                            broadcast,
-                            f"edit:{done}{mark}",
-                            progress_reply(t, broadcast, counts),
-                            now,
-                            edit_message_id=message_id,
-                        )
-                    )
-                elif not edits:
-                    rows += _milestone(t, broadcast, counts, done, now)
-            else:
-                if edits and message_id is not None:
-                    final = progress_reply(t, broadcast, counts, final=True)
-                    rows.append(
-                        status_row(broadcast, "edit:final", final, now, edit_message_id=message_id)
-                    )
-                rows.append(
-                    status_row(broadcast, "report", report_reply(t, broadcast, counts), now)
-                )
-                broadcast.finished_at = now
+            first_pending = False
+            if edits and message_id is None:
+                first = f"broadcast:{broadcast.id}:progress"
+                message_id = await sent_message_id(session, first)
+                first_pending = message_id is None and await row_pending(session, first)
+        pending = sum(counts.get(s, 0) for s in PENDING_STATES)
+        if not pending and first_pending:
+            return 0  # the report waits for the progress message it will edit
+        rows = self._messages(broadcast, counts, message_id, now, final=not pending)
+        if not rows and message_id == broadcast.progress_message_id:
+            return 0
+        async with self.database.writing(), self.database.sessions() as session, session.begin():
+            stored = await session.get(Broadcast, broadcast_id)
+            if stored is None or stored.finished_at is not None:
+                return 0
+            stored.progress_message_id = message_id
+            if not pending:
+                stored.finished_at = now
             return await add_messages(session, rows)
+
+    def _messages(
+        self,
+        broadcast: Broadcast,
+        counts: dict[str, int],
+        message_id: int | None,
+        now: datetime,
+        *,
+        final: bool,
+    ) -> list[NewMessage]:
+        t = Translator(broadcast.locale)
+        edits = broadcast.progress_channel == "telegram"
+        done = done_of(counts)
+        rows: list[NewMessage] = []
+        if not final:
+            if edits and message_id is not None:
+                mark = "x" if broadcast.cancelled_at is not None else ""
+                reply = progress_reply(t, broadcast, counts)
+                rows.append(
+                    status_row(
+                        broadcast, f"edit:{done}{mark}", reply, now, edit_message_id=message_id
+                    )
+                )
+            elif not edits:
+                rows += _milestone(t, broadcast, counts, done, now)
+            return rows
+        if edits and message_id is not None:
+            reply = progress_reply(t, broadcast, counts, final=True)
+            rows.append(status_row(broadcast, "edit:final", reply, now, edit_message_id=message_id))
+        rows.append(status_row(broadcast, "report", report_reply(t, broadcast, counts), now))
+        return rows
 
 
 def _milestone(
