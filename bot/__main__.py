@@ -108,6 +108,7 @@ async def background(core: Core) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(core.sender.run(stop), name="outbox-sender"),
         asyncio.create_task(core.scheduler.run(stop, core.sender.wake), name="scheduler"),
+        asyncio.create_task(core.broadcasts.run(stop), name="broadcast-progress"),
     ]
     if core.push is not None:
         tasks.append(asyncio.create_task(core.push.run(stop), name="digest-push"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.broadcasts.progress import BroadcastProgress
 from bot.config import Settings
 from bot.outbox.errors import SendError, Transient
 from bot.outbox.limits import UNLIMITED, ChannelLimits
@@ -84,6 +85,7 @@ class Core:
     outbox: OutboxStore
     sender: OutboxSender
     scheduler: Scheduler
+    broadcasts: BroadcastProgress
     push: PushSender | None = None  # the digest's signed push, when SASI_BAPPEDA_PUSH_URL is set
     _sent: list[int] = field(default_factory=list)
     _marking: asyncio.Task[None] | None = None
@@ -231,7 +233,9 @@ async def open_core(
                 compose=scheduler.compose,
             ),
             scheduler=scheduler,
+            broadcasts=BroadcastProgress(database, clock=clock),
         )
+        core.broadcasts.wake = core.sender.wake
         core.sender.on_blocked = core.mark_blocked
         if settings.bappeda_push_url and settings.bappeda_push_secret:
             core.push = PushSender(

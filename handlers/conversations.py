@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers import (
     action_plan,
+    broadcast,
     intake,
     monitoring,
     my_ideas,
@@ -38,6 +39,7 @@ def build_flows() -> FlowRegistry:
         monitoring.flow,
         roles_admin.flow,
         review.flow,
+        broadcast.flow,
         language_flow,
     ):
         flows.register(flow)
@@ -78,6 +80,13 @@ def build_commands() -> CommandTable:
             ),
             Command(
                 "peran", roles_admin.roles_command, Access.BAPPEDA, ("roles",), "command.peran"
+            ),
+            Command(
+                "siaran",
+                broadcast.broadcast_command,
+                Access.COORDINATOR,
+                ("broadcast",),
+                "command.siaran",
             ),
             Command("batal", _cancel, Access.ANYONE, ("cancel",), "command.batal"),
             Command("bahasa", language_command, Access.ANYONE, ("language",), "command.bahasa"),

@@ -108,4 +108,3 @@ def monitoring_escalation(
         (Reply(text),),
         TemplateCall("monitoring_escalation", (coordinator, str(len(overdue)), month)),
     )
-

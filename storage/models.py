@@ -447,3 +447,37 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class Broadcast(Base):
+    """A message a coordinator or Bappeda sent to a segment of people (``/siaran``).
+
+    Each recipient gets one outbox row (key ``broadcast:{id}:{user_id}``); this row keeps
+    what was sent, to whom (the segment), and where the sender follows its progress.
+    """
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Made when the draft starts: confirming the same draft twice finds the first broadcast.
+    draft_key: Mapped[str] = mapped_column(String(40), unique=True)
+    sender_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    file_path: Mapped[str | None] = mapped_column(String(500))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    mime_type: Mapped[str | None] = mapped_column(String(120))
+    segment: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Recipients per channel ({"telegram": 3, "whatsapp": 2}) and the special cases.
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # The sender's chat for progress and the report, and the Telegram message edited there.
+    progress_channel: Mapped[str] = mapped_column(String(20))
+    progress_chat: Mapped[str] = mapped_column(String(160))
+    progress_message_id: Mapped[int | None] = mapped_column(Integer)
+    locale: Mapped[str] = mapped_column(String(8), default="id")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

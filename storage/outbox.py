@@ -192,9 +192,7 @@ async def add_messages(session: AsyncSession, messages: Sequence[NewMessage]) ->
     return added
 
 
-async def add_reply(
-    session: AsyncSession, message: NewMessage, worker: str
-) -> int | None:
+async def add_reply(session: AsyncSession, message: NewMessage, worker: str) -> int | None:
     """A reply committed with the state it answers, claimed by the worker that will send it
     right after the commit. None when its key was written before (a redelivery)."""
     now = utcnow()
@@ -391,9 +389,7 @@ class OutboxStore:
         ):
             result = await session.execute(
                 update(_TABLE)
-                .where(
-                    _TABLE.c.state == OutboxState.SENDING.value, _TABLE.c.claimed_by.in_(dead)
-                )
+                .where(_TABLE.c.state == OutboxState.SENDING.value, _TABLE.c.claimed_by.in_(dead))
                 .values(lease_until=utcnow() - timedelta(seconds=1))
             )
             return int(getattr(result, "rowcount", 0) or 0)

@@ -27,6 +27,7 @@ NEWCOMER_FIRST_REPLY = {
     "rekap": "access.register_first",
     "peran": "access.register_first",
     "tinjau": "access.register_first",
+    "siaran": "access.register_first",
 }
 
 

@@ -32,6 +32,7 @@ ALLOWED = {
     "rekap": COORDINATORS,
     "peran": BAPPEDA,
     "tinjau": COORDINATORS,
+    "siaran": COORDINATORS,
 }
 
 

@@ -85,7 +85,6 @@ class StubCore(ChannelSide):
         self._factory.blocked.append((channel, external_id))
 
 
-
 class StubCores:
     """Makes stub cores; what they saw survives a restart, like a database would."""
 

@@ -66,7 +66,6 @@ class StandInCore(ChannelSide):
         return self.last_inbound.get(external_id)
 
 
-
 @dataclass
 class Rig:
     fake: FakeGraphApi

@@ -145,7 +145,7 @@ async def add_holiday(settings: Settings, day_text: str, reason: str) -> int:
         return _error(f"not a date: {day_text!r} (use 2027-04-14, 14/04/2027 or 14 April 2027)")
     reason = " ".join(reason.split())
     if not reason:
-        return _error("give a reason, e.g. \"HUT Kabupaten\"")
+        return _error('give a reason, e.g. "HUT Kabupaten"')
     if len(reason) > MAX_REASON:
         return _error(f"the reason is over {MAX_REASON} characters")
     database = await _database(settings)
@@ -217,9 +217,7 @@ async def move_stage(
     """Move one idea to a stage and queue a message to its owner and collaborators."""
     stage = parse_stage(stage_text)
     if stage is None:
-        return _error(
-            f"unknown stage {stage_text!r} (expected {', '.join(STAGE_LABELS.values())})"
-        )
+        return _error(f"unknown stage {stage_text!r} (expected {', '.join(STAGE_LABELS.values())})")
     now = now or datetime.now(UTC)
     database = await _database(settings)
     try:
@@ -228,8 +226,10 @@ async def move_stage(
             if idea is None:
                 return _error(f"no idea #{idea_id}")
             if idea.stage is stage:
-                print(f"idea #{idea_id} «{idea.name}» is already in {STAGE_LABELS[stage]}; "
-                      "nobody told")
+                print(
+                    f"idea #{idea_id} «{idea.name}» is already in {STAGE_LABELS[stage]}; "
+                    "nobody told"
+                )
                 return 0
             move = await move_idea(
                 session, idea, stage, now, now.astimezone(settings.tz).date(), settings.locale

@@ -223,9 +223,7 @@ def _check_programmes_apart(
     ]
     for key, (name, stages) in stored.items():
         if key not in planned and stages:
-            others.append(
-                (name, min(s.starts for s in stages), max(s.ends for s in stages), None)
-            )
+            others.append((name, min(s.starts for s in stages), max(s.ends for s in stages), None))
     for plan in sorted(plans, key=lambda p: p.first_row):
         for name, starts, ends, row in others:
             if name.lower() == plan.name.lower() or ends < plan.starts or starts > plan.ends:

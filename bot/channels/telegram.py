@@ -23,11 +23,11 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -510,9 +510,7 @@ class TelegramChannel:
             ours, text = command_target(text, self.bot_username)
             if not ours:
                 return None, None
-            return chat.id, Incoming(
-                text=text, chat_kind="group", reply_to=str(chat.id), **base
-            )
+            return chat.id, Incoming(text=text, chat_kind="group", reply_to=str(chat.id), **base)
         if chat.type != Chat.PRIVATE:
             return None, None
         if message.text is not None:
@@ -633,33 +631,39 @@ class TelegramChannel:
         *,
         template: TemplateCall | None = None,
         wait_out_flood: bool = False,
-    ) -> None:
+    ) -> list[int]:
         """Send replies in order (``template`` is ignored: Telegram lets a bot write to
-        anyone who has not blocked it). Failures are raised as :mod:`bot.outbox.errors`,
-        with how many replies went out before; the outbox sender handles flood control
-        itself, so only ``wait_out_flood`` waits 429s out here."""
-        try:
-            chat_id = int(recipient)
-        except ValueError as exc:
-            raise Permanent("not a Telegram chat id") from exc
-        sent = 0
-        try:
+        anyone who has not blocked it); returns the ids of the messages sent. Failures are
+        raised as :mod:`bot.outbox.errors`, with how many replies went out before; the outbox
+        sender handles flood control itself, so only ``wait_out_flood`` waits 429s out here."""
+        chat_id = _chat_id(recipient)
+        sent: list[int] = []
+        with _send_errors(sent):
             for reply in coalesce(replies):
-                await self._render_one(chat_id, reply, patient=wait_out_flood)
-                sent += 1
-        except RetryAfter as exc:
-            raise RateLimited(_seconds(exc.retry_after), sent=sent) from exc
-        except Forbidden as exc:
-            raise Blocked(str(exc), sent=sent) from exc
-        except BadRequest as exc:
-            raise Permanent(f"BadRequest: {exc}", sent=sent) from exc
-        except (NetworkError, OSError, TimeoutError) as exc:
-            raise Transient(f"{type(exc).__name__}: {exc}", sent=sent) from exc
-        except TelegramError as exc:
-            raise Permanent(f"{type(exc).__name__}: {exc}", sent=sent) from exc
+                sent.append(await self._render_one(chat_id, reply, patient=wait_out_flood))
+        return sent
 
-    async def _render_one(self, chat_id: int, reply: Reply, *, patient: bool = True) -> None:
+    async def edit(self, recipient: str, message_id: int, reply: Reply) -> None:
+        """Replace the text and buttons of a message sent before (a broadcast's progress).
+        Telegram refuses an edit that changes nothing; that is no failure."""
+        chat_id = _chat_id(recipient)
         bot = self.application.bot
+        with _send_errors([]):
+            try:
+                await bot.edit_message_text(
+                    reply.text[:4096],
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=keyboard(reply.choices),
+                )
+            except BadRequest as exc:
+                if "not modified" not in str(exc).lower():
+                    raise
+
+    async def _render_one(self, chat_id: int, reply: Reply, *, patient: bool = True) -> int:
+        """Send one reply (its text in parts, then its file); the last message's id."""
+        bot = self.application.bot
+        last_id = 0
         markup = keyboard(reply.choices)
         file = reply.file
         caption = file.caption if file else None
@@ -674,16 +678,18 @@ class TelegramChannel:
         for index, text in enumerate(texts):
             last = index == len(texts) - 1
             keys = markup if last and file is None else None
-            await self._call(
+            message = await self._call(
                 partial(bot.send_message, chat_id, text, reply_markup=keys), patient=patient
             )
+            last_id = int(getattr(message, "message_id", 0) or 0)
         if file is None:
             if not texts and markup is not None:
                 log.error("reply with choices but no text; choices dropped")
-            return
-        await self._send_file(
+            return last_id
+        sent = await self._send_file(
             chat_id, file.kind, file.path, file.file_name, caption, markup, patient=patient
         )
+        return int(getattr(sent, "message_id", 0) or 0)
 
     async def _send_file(
         self,
@@ -695,7 +701,7 @@ class TelegramChannel:
         markup: InlineKeyboardMarkup | None,
         *,
         patient: bool = True,
-    ) -> None:
+    ) -> Message:
         bot = self.application.bot
         if caption is not None and utf16_len(caption) > MAX_CAPTION:
             caption = caption[: MAX_CAPTION - 1] + "…"
@@ -711,7 +717,7 @@ class TelegramChannel:
                     chat_id, handle, caption=caption, reply_markup=markup, filename=file_name
                 )
 
-        await self._call(upload, patient=patient)
+        return cast(Message, await self._call(upload, patient=patient))
 
     def _start_typing(self, chat_id: int) -> None:
         self._spawn(self._typing(chat_id))
@@ -785,6 +791,30 @@ class _PerKeyQueue:
     async def join(self) -> None:
         """Wait until every submitted job has run."""
         await self._idle.wait()
+
+
+def _chat_id(recipient: str) -> int:
+    try:
+        return int(recipient)
+    except ValueError as exc:
+        raise Permanent("not a Telegram chat id") from exc
+
+
+@contextlib.contextmanager
+def _send_errors(sent: list[int]) -> Iterator[None]:
+    """Python-telegram-bot's errors as the outbox's, with how many replies went before."""
+    try:
+        yield
+    except RetryAfter as exc:
+        raise RateLimited(_seconds(exc.retry_after), sent=len(sent)) from exc
+    except Forbidden as exc:
+        raise Blocked(str(exc), sent=len(sent)) from exc
+    except BadRequest as exc:
+        raise Permanent(f"BadRequest: {exc}", sent=len(sent)) from exc
+    except (NetworkError, OSError, TimeoutError) as exc:
+        raise Transient(f"{type(exc).__name__}: {exc}", sent=len(sent)) from exc
+    except TelegramError as exc:
+        raise Permanent(f"{type(exc).__name__}: {exc}", sent=len(sent)) from exc
 
 
 def _is_update_id(value: object) -> bool:

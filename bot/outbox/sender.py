@@ -18,7 +18,7 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 from bot.outbox.errors import Blocked, NoTemplate, Permanent, RateLimited, SendError
 from bot.outbox.limits import UNLIMITED, ChannelLimits, RateLimiter
@@ -41,8 +41,15 @@ class Port(Protocol):
 
     async def deliver(
         self, recipient: str, replies: Sequence[Reply], *, template: TemplateCall | None
-    ) -> None:
-        """Send, or raise a :mod:`bot.outbox.errors` exception saying why not."""
+    ) -> Sequence[int] | None:
+        """Send, or raise a :mod:`bot.outbox.errors` exception saying why not; the ids of
+        the messages sent where the channel has them (Telegram)."""
+
+
+class EditingPort(Port, Protocol):
+    """A channel that can change a message it sent (Telegram's editMessageText)."""
+
+    async def edit(self, recipient: str, message_id: int, reply: Reply) -> None: ...
 
 
 class OpenHours(Protocol):
@@ -205,8 +212,17 @@ class OutboxSender:
     ) -> int:
         """Send one row and record the result; how many messages went out (an estimate)."""
         store = self.store
+        edit = row.payload.get("edit_message_id")
+        if edit is not None and not hasattr(port, "edit"):
+            await store.finish(row.id, OutboxState.SKIPPED, "the channel cannot edit")
+            return 0
+        ids: Sequence[int] | None = None
         try:
-            await port.deliver(row.recipient, replies, template=template)
+            if edit is not None:
+                # A message that is kept up to date (a broadcast's progress) is edited in place.
+                await cast(EditingPort, port).edit(row.recipient, int(edit), replies[-1])
+            else:
+                ids = await port.deliver(row.recipient, replies, template=template)
         except SendError as exc:
             await self._failed(port, row, exc)
             return exc.sent
@@ -216,10 +232,12 @@ class OutboxSender:
         await store.finish(
             row.id,
             OutboxState.SENT,
+            # Kept so a message can be edited later (the first progress message of a broadcast).
+            f"message_id:{ids[-1]}" if ids else None,
             now=self.clock(),
             forget_payload=bool(row.payload.get("sensitive")),
         )
-        return len(replies)
+        return 1 if edit is not None else len(replies)
 
     async def _failed(self, port: Port, row: Claimed, exc: Exception) -> None:
         """Record why a row did not go out, and when it is tried again, if ever."""

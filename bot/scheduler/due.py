@@ -110,7 +110,10 @@ class DueComputation:
         stages = sorted({s for o in STAGE_OUTPUTS for s in o.idea_stages})
         ideas = _IDEAS.c  # plain columns: no ORM loading for 100,000 rows
         query = select(
-            ideas.id, ideas.owner_id, ideas.stage, ideas.launch_date,
+            ideas.id,
+            ideas.owner_id,
+            ideas.stage,
+            ideas.launch_date,
             ideas.programme_id,
         ).where(ideas.stage.in_(stages), ideas.status.in_(ACTIVE), ideas.owner_id.is_not(None))
         rows = (await self.session.execute(query)).all()  # fmt: skip

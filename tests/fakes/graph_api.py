@@ -421,6 +421,7 @@ def signed(secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]
 def _is_bsuid(address: str) -> bool:
     return re.fullmatch(BSUID, address) is not None
 
+
 _message_ids = itertools.count(1)
 
 
