@@ -30,6 +30,7 @@ ALLOWED = {
     "lapor": REGISTERED,
     "jadwal": REGISTERED,
     "peran": BAPPEDA,
+    "ekspor": COORDINATORS,
 }
 
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from bot.calendar.working_time import WorkingTime, load_working_time
 from bot.config import Settings
+from bot.export_delivery import ExportComposer
 from bot.scheduler.compose import Composed, NoticeComposer
 from bot.scheduler.due import Due, DueComputation, as_messages
 from storage.db import Database
@@ -39,6 +40,7 @@ class Scheduler:
         self.outbox = outbox
         self.clock = clock  # () -> aware datetime; the engine's and the sender's clock
         self._composer = NoticeComposer(database, settings.locale)
+        self._exports = ExportComposer(database, settings)
         self._hours: tuple[datetime, WorkingTime] | None = None
         self._last_housekeeping: datetime | None = None
 
@@ -90,6 +92,8 @@ class Scheduler:
 
     async def compose(self, row: Claimed) -> Composed | None:
         """A scheduled row's words, composed at send time (None: no longer due)."""
+        if row.payload["notice"].get("kind") == "export":
+            return await self._exports.compose(row)
         return await self._composer.compose(row)
 
     async def run(self, stop: asyncio.Event, wake: Callable[[], None] | None = None) -> None:
