@@ -340,3 +340,43 @@ async def test_an_asn_is_refused(world: World) -> None:
     assert replies[0].text == ID("access.denied")
     async with world.chat.core.database.sessions() as session:
         assert (await session.scalars(select(Idea))).first() is None
+
+
+async def test_ekspor_through_telegram_delivers_a_document(
+    tmp_path: Path, database_url: str
+) -> None:
+    from storage.audit import CLI
+    from storage.models import Opd, Role
+    from storage.roles import grant
+    from tests.fakes.telegram_api import telegram_rig
+    from tests.test_telegram_e2e import Person
+    from tests.test_telegram_e2e import demo_core as telegram_core
+
+    async with telegram_rig(tmp_path, "polling", telegram_core, database_url=database_url) as rig:
+        budi = Person(rig, rig.fake.user(9101, "Budi", language_code="id"))
+        await budi.register(name="Budi Santoso", nip="198503152010011003")
+        database = rig.core.database
+        async with database.writing(), database.sessions() as session, session.begin():
+            user = await session.scalar(select(User).where(User.nip == "198503152010011003"))
+            dinkes = await session.scalar(select(Opd).where(Opd.short_name == "Dinkes"))
+            assert user is not None and dinkes is not None
+            await grant(session, CLI, user, Role.COORDINATOR, dinkes)
+            session.add(
+                Idea(
+                    name="SI-SEHAT",
+                    problem="Antrean panjang di puskesmas",
+                    idea="Pendaftaran lewat kader",
+                    opd_id=dinkes.id,
+                    owner_id=user.id,
+                )
+            )
+
+        await budi.say("/ekspor")
+        await budi.pick("XLSX")
+        assert ID("export.preparing") in budi.text
+        await rig.core.sender.send_due("telegram")
+        [document] = [m for m in rig.fake.sent_to(9101) if m.kind == "document"]
+        assert document.file_name is not None and document.file_name.endswith(".xlsx")
+        assert document.text is not None and document.text.startswith("Direktori Inovasi: 1 ide")
+        [built] = list((rig.settings.data_dir / "exports").glob("*/*.xlsx"))
+        assert [r[1] for r in _xlsx_rows(built)[1:]] == ["SI-SEHAT"]
