@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from handlers.i18n import Translator
 from reports.export_columns import (
@@ -107,10 +108,16 @@ async def _export_xlsx(
             inventory.append(inventory_row(record, t))
 
     count = 0
+    writing: asyncio.Future[None] | None = None
     async for batch in idea_records(session, scope, wanted):
-        # Turning rows into XML is CPU work: off the event loop, one batch at a time.
-        await asyncio.to_thread(write, batch)
+        # Turning rows into XML is CPU work: off the event loop, in a thread, while the next
+        # batch is read; one batch is written at a time, in order.
+        if writing is not None:
+            await writing
+        writing = asyncio.ensure_future(asyncio.to_thread(write, batch))
         count += len(batch)
+    if writing is not None:
+        await writing
     path.parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(book.save, path)
     return ExportResult(count, (path,))
@@ -200,9 +207,11 @@ async def idea_records(
         if not rows:
             return
         ids = [row[0] for row in rows]
-        people = await _collaborators(session, ids)
-        reports = await _latest_reports(session, ids)
-        files = await _files(session, ids)
+        # A range can cover ideas the filter left out: their rows are dropped below.
+        wanted_ids, first, last = set(ids), ids[0], ids[-1]
+        people = await _collaborators(session, wanted_ids, first, last)
+        reports = await _latest_reports(session, wanted_ids, first, last)
+        files = await _files(session, wanted_ids, first, last)
         records = []
         for row in rows:
             idea_id = row[0]
@@ -240,20 +249,36 @@ async def idea_records(
         last = ids[-1]
 
 
-async def _collaborators(session: AsyncSession, ids: list[int]) -> dict[int, list[Person]]:
+def _within(
+    column: InstrumentedAttribute[int], ids: set[int], first: int, last: int
+) -> ColumnElement[bool]:
+    """Rows of the batch's ideas: by id range when the batch is dense (every idea, or most),
+    which needs no bind parameter per id; by IN when a filter left gaps (a coordinator's
+    OPDs), so the range does not read many other ideas' rows."""
+    if last - first + 1 <= 2 * len(ids):
+        return column.between(first, last)
+    return column.in_(sorted(ids))
+
+
+async def _collaborators(
+    session: AsyncSession, ids: set[int], first: int, last: int
+) -> dict[int, list[Person]]:
     rows = await session.execute(
         select(IdeaCollaborator.idea_id, User.full_name, User.nip)
         .join(User, User.id == IdeaCollaborator.user_id)
-        .where(IdeaCollaborator.idea_id.in_(ids))
+        .where(_within(IdeaCollaborator.idea_id, ids, first, last))
         .order_by(IdeaCollaborator.idea_id, IdeaCollaborator.id)
     )
     found: dict[int, list[Person]] = {}
     for idea_id, name, nip in rows:
-        found.setdefault(idea_id, []).append(Person(name or "", nip or ""))
+        if idea_id in ids:
+            found.setdefault(idea_id, []).append(Person(name or "", nip or ""))
     return found
 
 
-async def _latest_reports(session: AsyncSession, ids: list[int]) -> dict[int, LatestReport]:
+async def _latest_reports(
+    session: AsyncSession, ids: set[int], first: int, last: int
+) -> dict[int, LatestReport]:
     rows = await session.execute(
         select(
             MonitoringReport.idea_id,
@@ -261,22 +286,27 @@ async def _latest_reports(session: AsyncSession, ids: list[int]) -> dict[int, La
             MonitoringReport.progress,
             MonitoringReport.done,
         )
-        .where(MonitoringReport.idea_id.in_(ids))
+        .where(_within(MonitoringReport.idea_id, ids, first, last))
         .order_by(MonitoringReport.idea_id, MonitoringReport.period)
     )
     # Ordered by period: the last one seen for an idea is its latest.
     return {
-        idea_id: LatestReport(period, progress, done) for idea_id, period, progress, done in rows
+        idea_id: LatestReport(period, progress, done)
+        for idea_id, period, progress, done in rows
+        if idea_id in ids
     }
 
 
-async def _files(session: AsyncSession, ids: list[int]) -> dict[int, list[EvidenFile]]:
+async def _files(
+    session: AsyncSession, ids: set[int], first: int, last: int
+) -> dict[int, list[EvidenFile]]:
     rows = await session.execute(
         select(IdeaAttachment.idea_id, IdeaAttachment.indicator, IdeaAttachment.file_name)
-        .where(IdeaAttachment.idea_id.in_(ids))
+        .where(_within(IdeaAttachment.idea_id, ids, first, last))
         .order_by(IdeaAttachment.idea_id, IdeaAttachment.id)
     )
     found: dict[int, list[EvidenFile]] = {}
     for idea_id, indicator, file_name in rows:
-        found.setdefault(idea_id, []).append(EvidenFile(indicator, file_name))
+        if idea_id in ids:
+            found.setdefault(idea_id, []).append(EvidenFile(indicator, file_name))
     return found

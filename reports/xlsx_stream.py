@@ -53,9 +53,27 @@ def _text(value: str) -> str:
     return escape(_ILLEGAL.sub("", value))
 
 
+# Short texts repeat (a stage, a status, "belum ada" in most of the inventory): their cells'
+# XML is made once. Bounded, so a file of unique short names cannot grow it without end.
+_SHORT_TEXT = 64
+_CACHE_LIMIT = 50_000
+_short_cells: dict[str, str] = {}
+
+
 def _cell(value: CellValue) -> str:
     # No cell references: cells fill a row from column A in order, which the format allows.
-    if value is None or value == "":
+    if type(value) is str:
+        xml = _short_cells.get(value)
+        if xml is None:
+            xml = (
+                f'<c t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
+                if value
+                else "<c/>"
+            )
+            if len(value) <= _SHORT_TEXT and len(_short_cells) < _CACHE_LIMIT:
+                _short_cells[value] = xml
+        return xml
+    if value is None:
         return "<c/>"
     if isinstance(value, str):
         return f'<c t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
