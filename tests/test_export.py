@@ -447,7 +447,7 @@ async def test_text_that_xml_forbids_is_dropped_not_fatal(world: World, tmp_path
             Idea(
                 name="Bel\x07 & <Lonceng>",
                 problem="x" * 40_000,  # past Excel's 32,767 characters in a cell
-                idea="Gagasan\x00",
+                idea="Gagasan\x0b",  # PostgreSQL stores no NUL at all
                 opd_id=world.opds["Dinkes"],
                 owner_id=world.users["asn"],
             )
