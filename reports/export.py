@@ -30,6 +30,7 @@ from handlers.i18n import Translator
 from reports.export_columns import (
     COLUMNS,
     FROZEN,
+    INVENTORY_LEAD,
     EvidenFile,
     IdeaRecord,
     LatestReport,
@@ -56,6 +57,7 @@ FORMATS: tuple[Format, ...] = ("xlsx", "csv")
 BATCH = 2000
 DEFAULT_TZ = ZoneInfo("Asia/Jakarta")
 INVENTORY_SUFFIX = "-eviden"
+INVENTORY_LEAD_COLUMNS = len(INVENTORY_LEAD)
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ async def _export_xlsx(
     def write(batch: Sequence[IdeaRecord]) -> None:
         for record in batch:
             directory.append(directory_row(record, t, tz))
-            inventory.append(inventory_row(record, t))
+            row = inventory_row(record, t)
+            inventory.append(row[:INVENTORY_LEAD_COLUMNS], tuple(row[INVENTORY_LEAD_COLUMNS:]))
 
     count = 0
     writing: asyncio.Future[None] | None = None
@@ -203,7 +206,9 @@ async def idea_records(
             .outerjoin(User, User.id == Idea.owner_id)
         )
         query = apply_filter(query, scope, wanted).where(Idea.id > last)
-        rows = (await session.execute(query.order_by(Idea.id).limit(batch))).all()
+        # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
+        connection = await session.connection()
+        rows = (await connection.execute(query.order_by(Idea.id).limit(batch))).all()
         if not rows:
             return
         ids = [row[0] for row in rows]
@@ -263,7 +268,7 @@ def _within(
 async def _collaborators(
     session: AsyncSession, ids: set[int], first: int, last: int
 ) -> dict[int, list[Person]]:
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(
         select(IdeaCollaborator.idea_id, User.full_name, User.nip)
         .join(User, User.id == IdeaCollaborator.user_id)
         .where(_within(IdeaCollaborator.idea_id, ids, first, last))
@@ -279,7 +284,7 @@ async def _collaborators(
 async def _latest_reports(
     session: AsyncSession, ids: set[int], first: int, last: int
 ) -> dict[int, LatestReport]:
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(
         select(
             MonitoringReport.idea_id,
             MonitoringReport.period,
@@ -300,7 +305,7 @@ async def _latest_reports(
 async def _files(
     session: AsyncSession, ids: set[int], first: int, last: int
 ) -> dict[int, list[EvidenFile]]:
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(
         select(IdeaAttachment.idea_id, IdeaAttachment.indicator, IdeaAttachment.file_name)
         .where(_within(IdeaAttachment.idea_id, ids, first, last))
         .order_by(IdeaAttachment.idea_id, IdeaAttachment.id)

@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape, quoteattr
@@ -86,6 +87,11 @@ def _cell(value: CellValue) -> str:
     return f"<c><v>{value}</v></c>"
 
 
+@lru_cache(maxsize=4096)
+def _cells(values: tuple[CellValue, ...]) -> str:
+    return "".join(map(_cell, values))
+
+
 @dataclass
 class Sheet:
     """One sheet being written: rows are spooled to a temporary file until the book closes.
@@ -112,8 +118,11 @@ class Sheet:
         )
         self._add(f"<row>{cells}</row>")
 
-    def append(self, values: Iterable[CellValue]) -> None:
-        self._add("<row>" + "".join(map(_cell, values)) + "</row>")
+    def append(self, values: Iterable[CellValue], repeated: tuple[CellValue, ...] = ()) -> None:
+        """One row: ``values``, then ``repeated``, cells that many rows share (the inventory's
+        "belum ada" columns), whose XML is made once per distinct run."""
+        tail = _cells(repeated) if repeated else ""
+        self._add("<row>" + "".join(map(_cell, values)) + tail + "</row>")
 
     def _add(self, row: str) -> None:
         self._buffer.append(row)
