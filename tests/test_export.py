@@ -475,3 +475,22 @@ async def test_format_typed_and_english_speakers_get_english_files(world: World)
     assert reply.text.startswith("Innovation directory: 2 ideas")
     assert reply.file is not None
     assert _xlsx_rows(reply.file.path)[0][1] == EN("export.col.name")
+
+
+async def test_a_failing_export_is_logged_and_the_person_told(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import bot.export_delivery
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bot.export_delivery, "export_ideas", broken)
+    chat = world.chat
+    inbox = Inbox()
+    chat.core.register_sender("terminal", inbox)
+    await chat.say("coordinator", "/ekspor csv")
+    await chat.core.sender.send_due("terminal")
+    [(_, [reply])] = inbox.sent
+    assert reply.text == ID("export.failed") and reply.file is None
+    assert "export for outbox row" in caplog.text
