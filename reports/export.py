@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, String, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -184,8 +184,9 @@ async def idea_records(
             select(
                 Idea.id,
                 Idea.name,
-                Idea.stage,
-                Idea.status,
+                # The stored codes, not enum members: labels are looked up by code anyway.
+                type_coerce(Idea.stage, String),
+                type_coerce(Idea.status, String),
                 Idea.initiator,
                 Idea.is_digital,
                 Idea.form,
@@ -225,8 +226,8 @@ async def idea_records(
                 IdeaRecord(
                     id=idea_id,
                     name=row[1],
-                    stage=row[2].value,
-                    status=row[3].value,
+                    stage=row[2],
+                    status=row[3],
                     initiator=row[4],
                     is_digital=row[5],
                     form=row[6],
