@@ -98,7 +98,8 @@ async def _export_xlsx(
     t: Translator,
     tz: ZoneInfo,
 ) -> ExportResult:
-    book = Workbook()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = Workbook(spool_dir=path.parent)
     directory = book.sheet(t("export.sheet.directory"), [c.width for c in COLUMNS], FROZEN)
     inventory = book.sheet(t("export.sheet.inventory"), inventory_widths(), FROZEN)
     directory.header(headers(t))
@@ -121,7 +122,6 @@ async def _export_xlsx(
         count += len(batch)
     if writing is not None:
         await writing
-    path.parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(book.save, path)
     return ExportResult(count, (path,))
 

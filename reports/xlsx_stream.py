@@ -103,13 +103,16 @@ class Sheet:
     title: str
     widths: Sequence[float]
     freeze: str | None = None  # the top-left cell that is not frozen, e.g. "A2" or "C2"
+    # Where rows wait (uncompressed, several times the workbook's size): beside the file,
+    # not in /tmp, which is often memory (tmpfs) in a container.
+    spool_dir: Path | None = None
     _spool: IO[bytes] = field(init=False)
     _buffer: list[str] = field(default_factory=list, init=False)
     rows: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         # Closed in write_to, once its rows are in the workbook.
-        self._spool = tempfile.TemporaryFile()  # noqa: SIM115
+        self._spool = tempfile.TemporaryFile(dir=self.spool_dir)  # noqa: SIM115
 
     def header(self, labels: Sequence[str]) -> None:
         cells = "".join(
@@ -208,11 +211,12 @@ _STYLES = (
 class Workbook:
     """Sheets added with :meth:`sheet`, filled, then written once by :meth:`save`."""
 
-    def __init__(self) -> None:
+    def __init__(self, spool_dir: Path | None = None) -> None:
         self.sheets: list[Sheet] = []
+        self.spool_dir = spool_dir
 
     def sheet(self, title: str, widths: Sequence[float], freeze: str | None = None) -> Sheet:
-        sheet = Sheet(title[:31], widths, freeze)
+        sheet = Sheet(title[:31], widths, freeze, self.spool_dir)
         self.sheets.append(sheet)
         return sheet
 
