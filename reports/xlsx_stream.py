@@ -58,38 +58,51 @@ def _text(value: str) -> str:
 # XML is made once. Bounded, so a file of unique short names cannot grow it without end.
 _SHORT_TEXT = 64
 _CACHE_LIMIT = 50_000
-_short_cells: dict[str, str] = {}
+_short_bodies: dict[str, str] = {}
 
 
-def _cell(value: CellValue) -> str:
-    # No cell references: cells fill a row from column A in order, which the format allows.
+def _body(value: CellValue) -> str:
+    """A cell's XML after ``<c`` and its reference; "" for an empty cell (not written)."""
     if type(value) is str:
-        xml = _short_cells.get(value)
-        if xml is None:
-            xml = (
-                f'<c t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
+        body = _short_bodies.get(value)
+        if body is None:
+            body = (
+                f' t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
                 if value
-                else "<c/>"
+                else ""
             )
-            if len(value) <= _SHORT_TEXT and len(_short_cells) < _CACHE_LIMIT:
-                _short_cells[value] = xml
-        return xml
+            if len(value) <= _SHORT_TEXT and len(_short_bodies) < _CACHE_LIMIT:
+                _short_bodies[value] = body
+        return body
     if value is None:
-        return "<c/>"
+        return ""
     if isinstance(value, str):
-        return f'<c t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
+        return f' t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
     if isinstance(value, bool):
-        return f'<c t="b"><v>{int(value)}</v></c>'
+        return f' t="b"><v>{int(value)}</v></c>'
     if isinstance(value, datetime):
         value = value.date()
     if isinstance(value, date):
-        return f'<c s="{STYLE_DATE}"><v>{(value - _EPOCH).days}</v></c>'
-    return f"<c><v>{value}</v></c>"
+        return f' s="{STYLE_DATE}"><v>{(value - _EPOCH).days}</v></c>'
+    return f"><v>{value}</v></c>"
 
 
 @lru_cache(maxsize=4096)
-def _cells(values: tuple[CellValue, ...]) -> str:
-    return "".join(map(_cell, values))
+def _bodies(values: tuple[CellValue, ...]) -> tuple[str, ...]:
+    return tuple(map(_body, values))
+
+
+_LETTERS = tuple(column_letter(i) for i in range(702))  # A … ZZ
+
+
+def _row(number: int, bodies: Sequence[str]) -> str:
+    # Every cell carries its reference ("B12"): the format lets it be left out, but not every
+    # spreadsheet program reading a Pemda's files is known to place such cells right.
+    n = str(number)
+    cells = "".join(
+        f'<c r="{letter}{n}"{body}' for letter, body in zip(_LETTERS, bodies, strict=False) if body
+    )
+    return f'<row r="{n}">{cells}</row>'
 
 
 @dataclass
@@ -115,17 +128,19 @@ class Sheet:
         self._spool = tempfile.TemporaryFile(dir=self.spool_dir)  # noqa: SIM115
 
     def header(self, labels: Sequence[str]) -> None:
-        cells = "".join(
-            f'<c t="inlineStr" s="{STYLE_HEADER}"><is><t>{_text(label)}</t></is></c>'
+        bodies = [
+            f' t="inlineStr" s="{STYLE_HEADER}"><is><t>{_text(label)}</t></is></c>'
             for label in labels
-        )
-        self._add(f"<row>{cells}</row>")
+        ]
+        self._add(_row(self.rows + 1, bodies))
 
     def append(self, values: Iterable[CellValue], repeated: tuple[CellValue, ...] = ()) -> None:
         """One row: ``values``, then ``repeated``, cells that many rows share (the inventory's
         "belum ada" columns), whose XML is made once per distinct run."""
-        tail = _cells(repeated) if repeated else ""
-        self._add("<row>" + "".join(map(_cell, values)) + tail + "</row>")
+        bodies = list(map(_body, values))
+        if repeated:
+            bodies.extend(_bodies(repeated))
+        self._add(_row(self.rows + 1, bodies))
 
     def _add(self, row: str) -> None:
         self._buffer.append(row)
