@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers import (
     action_plan,
     broadcast,
+    export,
     intake,
     monitoring,
     my_ideas,
@@ -40,6 +41,7 @@ def build_flows() -> FlowRegistry:
         roles_admin.flow,
         review.flow,
         broadcast.flow,
+        export.flow,
         language_flow,
     ):
         flows.register(flow)
@@ -87,6 +89,9 @@ def build_commands() -> CommandTable:
                 Access.COORDINATOR,
                 ("broadcast",),
                 "command.siaran",
+            ),
+            Command(
+                "ekspor", export.export_command, Access.COORDINATOR, ("export",), "command.ekspor"
             ),
             Command("batal", _cancel, Access.ANYONE, ("cancel",), "command.batal"),
             Command("bahasa", language_command, Access.ANYONE, ("language",), "command.bahasa"),

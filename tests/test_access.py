@@ -28,6 +28,7 @@ NEWCOMER_FIRST_REPLY = {
     "peran": "access.register_first",
     "tinjau": "access.register_first",
     "siaran": "access.register_first",
+    "ekspor": "access.register_first",
 }
 
 

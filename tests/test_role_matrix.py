@@ -33,6 +33,7 @@ ALLOWED = {
     "peran": BAPPEDA,
     "tinjau": COORDINATORS,
     "siaran": COORDINATORS,
+    "ekspor": COORDINATORS,
 }
 
 
