@@ -37,10 +37,61 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SYLLABLES = [
-    "ba", "be", "bi", "bo", "bu", "da", "de", "di", "do", "du", "ga", "gi", "go", "ja", "ji",
-    "jo", "ka", "ke", "ki", "ko", "ku", "la", "li", "lo", "lu", "ma", "me", "mi", "mo", "mu",
-    "na", "ni", "no", "nu", "pa", "pi", "po", "ra", "ri", "ro", "ru", "sa", "se", "si", "so",
-    "su", "ta", "ti", "to", "tu", "wa", "wi", "ya", "yu", "ng",
+    "ba",
+    "be",
+    "bi",
+    "bo",
+    "bu",
+    "da",
+    "de",
+    "di",
+    "do",
+    "du",
+    "ga",
+    "gi",
+    "go",
+    "ja",
+    "ji",
+    "jo",
+    "ka",
+    "ke",
+    "ki",
+    "ko",
+    "ku",
+    "la",
+    "li",
+    "lo",
+    "lu",
+    "ma",
+    "me",
+    "mi",
+    "mo",
+    "mu",
+    "na",
+    "ni",
+    "no",
+    "nu",
+    "pa",
+    "pi",
+    "po",
+    "ra",
+    "ri",
+    "ro",
+    "ru",
+    "sa",
+    "se",
+    "si",
+    "so",
+    "su",
+    "ta",
+    "ti",
+    "to",
+    "tu",
+    "wa",
+    "wi",
+    "ya",
+    "yu",
+    "ng",
 ]
 MARKERS = ("Kabupaten", "Kota", "Desa", "Kecamatan", "Kelurahan")
 
@@ -282,8 +333,10 @@ def main(argv: list[str]) -> int:
             f"{r['rss_peak_mb']:.1f}); {r['queries']} SASI queries, {r['scan_queries']} "
             "rapidfuzz scans"
         )
-    print("targets at 100,000: p95 <= 10 ms, rebuild <= 5 s, RSS and peak <= 200 MB; "
-          "1,000,000 has no target")
+    print(
+        "targets at 100,000: p95 <= 10 ms, rebuild <= 5 s, RSS and peak <= 200 MB; "
+        "1,000,000 has no target"
+    )
     return 0
 
 

@@ -241,7 +241,6 @@ class EchoCore(ChannelSide):
         return Outcome(replies=[Reply(incoming.text or "?")])
 
 
-
 @contextlib.asynccontextmanager
 async def channel_only_bot(base_url: str, workdir: Path, concurrency: int) -> AsyncIterator[None]:
     """The Telegram channel over :class:`EchoCore`: the channel's own cost."""

@@ -1,5 +1,5 @@
 """The composition root: ``python -m bot [run|migrate|import-opd|seed-demo|dedup-check|
-programme|holiday|stage|import-asn|grant|revoke|audit|digest]``.
+programme|holiday|stage|import-asn|grant|revoke|audit|digest|export|import-directory]``.
 
 It builds settings, database, core, channels and the web server, in that order, and owns
 their lifecycle. Nothing imports this module.
@@ -272,6 +272,19 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--subject", help='only entries about one subject, e.g. "idea:12"')
     audit.add_argument("--since", help="ISO date or time (local time unless a zone is given)")
     audit.add_argument("--limit", type=int)
+    export = sub.add_parser("export", help="the Direktori Inovasi as XLSX or CSV")
+    export.add_argument("--format", required=True, choices=("xlsx", "csv"))
+    export.add_argument(
+        "--out", required=True, type=Path, help="the file; CSV adds FILE-eviden.csv beside it"
+    )
+    export.add_argument(
+        "--opd", action="append", help="only this OPD (short name or name); may be repeated"
+    )
+    export.add_argument("--locale", choices=("id", "en"), help="header language (default id)")
+    directory = sub.add_parser(
+        "import-directory", help="load an earlier innovation directory (CSV/XLSX)"
+    )
+    directory.add_argument("file", type=Path)
     return root
 
 
@@ -315,6 +328,14 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(
             admin_cli.change_role(settings, args.nip, args.role, args.opd, command == "grant")
         )
+    if command in ("export", "import-directory"):
+        from bot import export_cli
+
+        if command == "export":
+            return asyncio.run(
+                export_cli.export(settings, args.format, args.out, args.opd, args.locale)
+            )
+        return asyncio.run(export_cli.import_directory_file(settings, args.file))
     if command in ("programme", "holiday", "stage"):
         from bot.calendar import cli as calendar_cli
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.similarity import SimilarityIndex
 from handlers.ports import SimilarMatch
 from storage.db import Database
+from storage.directory import DOC_PREFIX, directory_documents
 from storage.models import Idea, IdeaStatus
 from storage.queries import all_idea_documents
 
@@ -41,6 +42,9 @@ class DatabaseSyncedIndex:
         self.database = database
         self.index = index if index is not None else SimilarityIndex()
         self._seen_until: datetime | None = None
+        # Directory entries are only ever added (import-directory): the highest id seen is
+        # enough to find the new ones.
+        self._seen_entry = 0
         self._recent: dict[int, datetime] = {}  # applied rows still inside the look-back
         self._catch_up_lock = asyncio.Lock()
 
@@ -55,8 +59,11 @@ class DatabaseSyncedIndex:
         async with self.database.sessions() as session:
             newest = await session.scalar(select(Idea.updated_at).order_by(Idea.updated_at.desc()))
             documents = await all_idea_documents(session)
+            entries = await directory_documents(session)
+        documents += [(f"{DOC_PREFIX}{i}", name, text) for i, name, text in entries]
         await asyncio.to_thread(self.index.rebuild, documents)
         self._seen_until = newest
+        self._seen_entry = max((i for i, _, _ in entries), default=self._seen_entry)
 
     async def catch_up(self) -> int:
         """Apply ideas changed since the last look; returns how many were applied."""
@@ -68,11 +75,19 @@ class DatabaseSyncedIndex:
                 query = query.where(Idea.updated_at >= self._seen_until - CATCH_UP_OVERLAP)
             async with self.database.sessions() as session:
                 rows = [_Changed(*row) for row in (await session.execute(query)).all()]
+                entries = await directory_documents(session, self._seen_entry)
             fresh = [row for row in rows if self._recent.get(row.idea_id) != row.updated_at]
             if fresh:
                 # Normalising text costs CPU: never on the event loop.
                 await asyncio.to_thread(self._apply, fresh)
-            return len(fresh)
+            if entries:
+                await asyncio.to_thread(self._apply_entries, entries)
+            return len(fresh) + len(entries)
+
+    def _apply_entries(self, entries: Sequence[tuple[int, str, str]]) -> None:
+        for entry_id, name, text in entries:
+            self.index.upsert(f"{DOC_PREFIX}{entry_id}", name, text)
+            self._seen_entry = max(self._seen_entry, entry_id)
 
     def _apply(self, rows: Sequence[_Changed]) -> None:
         for idea_id, name, problem, text, status, updated_at in rows:

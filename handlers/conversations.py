@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers import (
     action_plan,
+    export,
     intake,
     monitoring,
     my_ideas,
@@ -33,6 +34,7 @@ def build_flows() -> FlowRegistry:
         action_plan.flow,
         monitoring.flow,
         roles_admin.flow,
+        export.flow,
         language_flow,
     ):
         flows.register(flow)
@@ -70,6 +72,9 @@ def build_commands() -> CommandTable:
             ),
             Command(
                 "peran", roles_admin.roles_command, Access.BAPPEDA, ("roles",), "command.peran"
+            ),
+            Command(
+                "ekspor", export.export_command, Access.COORDINATOR, ("export",), "command.ekspor"
             ),
             Command("batal", _cancel, Access.ANYONE, ("cancel",), "command.batal"),
             Command("bahasa", language_command, Access.ANYONE, ("language",), "command.bahasa"),

@@ -253,8 +253,10 @@ class Engine:
                 recipient=delivery.external_id,
                 payload=outbox_payload(
                     delivery.replies, delivery.template, sensitive=delivery.sensitive
-                ),
+                )
+                | ({"notice": delivery.notice} if delivery.notice is not None else {}),
                 due_at=now,
+                user_id=delivery.user_id,
                 priority=0,
             )
             for n, delivery in enumerate(ctx.deliveries)

@@ -28,6 +28,7 @@ from handlers.messages import Reply
 from handlers.money import format_rupiah, read_rupiah
 from handlers.opd_picker import OpdPicker, Picked, Problem
 from handlers.text import has_word_character, one_line, shorten
+from storage.directory import entries_by_id, origin
 from storage.models import (
     Idea,
     IdeaCollaborator,
@@ -116,13 +117,22 @@ async def _check_similar(ctx: StepContext, frame: Frame, after: str) -> Transiti
         # A suggestion, never a block: a failing check must not stop the submission.
         log.exception("similarity search failed")
         matches = []
-    idea_ids = [int(m.doc_id.split(":", 1)[1]) for m in matches if m.doc_id.startswith("idea:")]
-    ideas = await ideas_by_id(ctx.session, idea_ids)
+    ids: dict[str, list[int]] = {"idea": [], "dir": []}
+    for match in matches:
+        kind, _, raw_id = match.doc_id.partition(":")
+        if kind in ids and raw_id.isdigit():
+            ids[kind].append(int(raw_id))
+    ideas = await ideas_by_id(ctx.session, ids["idea"])
+    entries = await entries_by_id(ctx.session, ids["dir"])
     found = []
     for match in matches:
         kind, _, raw_id = match.doc_id.partition(":")
+        score = round(float(match.score), 1)
+        # An idea deleted or an entry gone since the index learnt it is simply not shown.
         if kind == "idea" and raw_id.isdigit() and int(raw_id) in ideas:
-            found.append({"idea_id": int(raw_id), "score": round(float(match.score), 1)})
+            found.append({"idea_id": int(raw_id), "score": score})
+        elif kind == "dir" and raw_id.isdigit() and int(raw_id) in entries:
+            found.append({"dir_id": int(raw_id), "score": score})
     frame.data["after_check"] = after
     if not found:
         frame.data["matches"] = []
@@ -134,11 +144,28 @@ async def _check_similar(ctx: StepContext, frame: Frame, after: str) -> Transiti
 async def ask_duplicates(ctx: StepContext, frame: Frame) -> Reply:
     t = ctx.t
     matches: list[dict[str, Any]] = frame.data.get("matches") or []
-    ideas = await ideas_by_id(ctx.session, [m["idea_id"] for m in matches])
+    ideas = await ideas_by_id(ctx.session, [m["idea_id"] for m in matches if "idea_id" in m])
+    entries = await entries_by_id(ctx.session, [m["dir_id"] for m in matches if "dir_id" in m])
     lines = [t("dup.intro", count=len(matches))]
     choices = [choice("dup:continue", t("dup.continue"))]
     for number, match in enumerate(matches, start=1):
-        idea = ideas.get(match["idea_id"])
+        if "dir_id" in match:
+            entry = entries.get(match["dir_id"])
+            if entry is None:
+                continue
+            lines.append(
+                t(
+                    "dup.item_directory",
+                    number=number,
+                    name=entry.name,
+                    origin=origin(entry) or t("dup.origin_unknown"),
+                    score=round(match["score"]),
+                )
+            )
+            # Someone else's directory, not an idea here: nothing to join, only to replicate.
+            choices.append(choice(f"dup:rep:{number}", t("dup.replicate", number=number)))
+            continue
+        idea = ideas.get(match.get("idea_id", 0))
         if idea is None:
             continue
         lines.append(
@@ -178,6 +205,8 @@ async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> T
     }.get(action)
     if decision is None:
         return stay(Reply(t("input.stale_button")))
+    if target is not None and "dir_id" in target and decision is SimilarityDecisionKind.JOIN:
+        return stay(Reply(t("input.stale_button")))  # a directory entry was never offered to join
     if decision is SimilarityDecisionKind.JOIN:
         return await _ask_to_join(ctx, frame, raw_number, target)
     await _record_decisions(ctx, frame, matches, decision, target)
@@ -187,10 +216,18 @@ async def answer_duplicates(ctx: StepContext, frame: Frame, answer: Answer) -> T
     if decision is SimilarityDecisionKind.CONTINUE:
         return goto(after, Reply(t("dup.continued")))
     assert target is not None
+    if "dir_id" in target:
+        entry = (await entries_by_id(ctx.session, [target["dir_id"]])).get(target["dir_id"])
+        if entry is None:
+            return stay(Reply(t("input.stale_button")))
+        frame.data.pop("replication_of", None)
+        frame.data["replication_of_entry"] = entry.id
+        return goto(after, Reply(t("dup.replication_noted", name=entry.name)))
     ideas = await ideas_by_id(ctx.session, [target["idea_id"]])
     idea = ideas.get(target["idea_id"])
     if idea is None:
         return stay(Reply(t("input.stale_button")))
+    frame.data.pop("replication_of_entry", None)
     frame.data["replication_of"] = idea.id
     return goto(after, Reply(t("dup.replication_noted", name=idea.name)))
 
@@ -208,11 +245,12 @@ async def _record_decisions(
         kind = decision
         if target is not None and match is not target:
             kind = SimilarityDecisionKind.CONTINUE
+        idea_id = match.get("idea_id")
         row = SimilarityDecision(
             user_id=ctx.user.id,
             draft_name=str(frame.data.get("name", ""))[:150],
-            matched_doc_id=f"idea:{match['idea_id']}",
-            matched_idea_id=match["idea_id"],
+            matched_doc_id=f"idea:{idea_id}" if idea_id is not None else f"dir:{match['dir_id']}",
+            matched_idea_id=idea_id,
             score=float(match["score"]),
             decision=kind,
         )
@@ -243,6 +281,8 @@ async def _join_target(ctx: StepContext, frame: Frame) -> tuple[dict[str, Any], 
     if not 1 <= number <= len(matches):
         return None
     target = matches[number - 1]
+    if "idea_id" not in target:
+        return None
     idea = (await ideas_by_id(ctx.session, [target["idea_id"]])).get(target["idea_id"])
     return (target, idea) if idea is not None else None
 
@@ -531,6 +571,12 @@ async def summary_text(ctx: StepContext, data: dict[str, Any]) -> str:
         original = ideas.get(int(data["replication_of"]))
         if original is not None:
             lines.append(t("intake.summary_replication", name=original.name))
+    if data.get("replication_of_entry"):
+        entry_id = int(data["replication_of_entry"])
+        entry = (await entries_by_id(ctx.session, [entry_id])).get(entry_id)
+        if entry is not None:
+            where = origin(entry) or t("dup.origin_unknown")
+            lines.append(t("intake.summary_replication_directory", name=entry.name, origin=where))
     return "\n".join(lines)
 
 
@@ -614,6 +660,7 @@ async def _save(ctx: StepContext, frame: Frame) -> Transition:
         stage=Stage.DIAGNOSE,
         status=IdeaStatus.SUBMITTED,
         replication_of_id=data.get("replication_of"),
+        replication_of_entry_id=data.get("replication_of_entry"),
         programme_id=programme.id if programme else None,
         created_at=ctx.now,
         updated_at=ctx.now,

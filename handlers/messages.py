@@ -135,6 +135,10 @@ class Delivery:
     template: TemplateCall | None = None
     kind: str = "message"
     sensitive: bool = False
+    # Work the sender does just before sending, instead of fixed replies: e.g.
+    # ``{"kind": "export", ...}`` builds a file outside the step's transaction.
+    notice: dict[str, Any] | None = None
+    user_id: int | None = None  # whom it is for, when a ``notice`` needs the person
 
 
 @dataclass

@@ -13,7 +13,8 @@ from sqlalchemy import Select, false, func, or_
 
 from storage.models import Idea, IdeaStatus, Stage
 
-T = TypeVar("T", bound=tuple[Any, ...])
+# Any select of ideas, whatever its columns (SQLAlchemy 2.1 types a Select by its columns).
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,7 @@ class IdeaFilter:
     text: str | None = None  # words in the name, problem or idea
 
 
-def apply_filter(
-    query: Select[T], scope: frozenset[int] | None, wanted: IdeaFilter | None = None
-) -> Select[T]:
+def apply_filter(query: S, scope: frozenset[int] | None, wanted: IdeaFilter | None = None) -> S:
     """``query`` (which selects from ``ideas``) narrowed to the scope and the filter."""
     wanted = wanted or IdeaFilter()
     if scope is not None:

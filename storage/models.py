@@ -207,6 +207,10 @@ class Idea(Base):
         _enum(IdeaStatus, "idea_status"), default=IdeaStatus.SUBMITTED
     )
     replication_of_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
+    # Or a replication of an innovation from an imported directory (another region's, say).
+    replication_of_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("directory_entries.id", ondelete="SET NULL")
+    )
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ideas.id"))
     # Why a reviewer rejected it or asked for a clarification, shown to its owner as written.
     status_reason: Mapped[str | None] = mapped_column(Text)
@@ -447,3 +451,26 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class DirectoryEntry(Base):
+    """An innovation from an earlier Direktori Inovasi (this Pemda's past years, or another
+    region's), imported so that new ideas are checked against it too.
+
+    ``content_hash`` covers what the entry says, not the file it came from: importing the
+    same file again, or the same entry in another file, adds nothing.
+    """
+
+    __tablename__ = "directory_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(255))  # the imported file's name
+    source_row: Mapped[int] = mapped_column(Integer)  # its row there (the header is row 1)
+    region: Mapped[str | None] = mapped_column(String(120))
+    year: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    agency: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

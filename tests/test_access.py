@@ -25,6 +25,7 @@ NEWCOMER_FIRST_REPLY = {
     "bahasa": "language.ask",
     "bantuan": "help.newcomer",
     "peran": "access.register_first",
+    "ekspor": "access.register_first",
 }
 
 

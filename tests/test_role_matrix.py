@@ -31,6 +31,7 @@ ALLOWED = {
     "jadwal": REGISTERED,
     "rekap": COORDINATORS,
     "peran": BAPPEDA,
+    "ekspor": COORDINATORS,
 }
 
 

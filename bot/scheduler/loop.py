@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from bot.calendar.working_time import WorkingTime, load_working_time
 from bot.config import Settings
+from bot.export_delivery import ExportComposer
 from bot.scheduler.compose import Composed, NoticeComposer
 from bot.scheduler.digest import (
     DIGEST_KIND,
@@ -47,6 +48,7 @@ class Scheduler:
         self.clock = clock  # () -> aware datetime; the engine's and the sender's clock
         self._composer = NoticeComposer(database, settings.locale)
         self._digests = DigestComposer(database, settings, settings.data_dir / "charts")
+        self._exports = ExportComposer(database, settings)
         self._hours: tuple[datetime, WorkingTime] | None = None
         self._last_housekeeping: datetime | None = None
 
@@ -120,6 +122,8 @@ class Scheduler:
         """A scheduled row's words, composed at send time (None: no longer due)."""
         if row.kind == DIGEST_KIND:
             return await self._digests.compose(row)
+        if row.payload["notice"].get("kind") == "export":
+            return await self._exports.compose(row)
         return await self._composer.compose(row)
 
     async def run(self, stop: asyncio.Event, wake: Callable[[], None] | None = None) -> None:
