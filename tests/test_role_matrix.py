@@ -32,6 +32,7 @@ ALLOWED = {
     "rekap": COORDINATORS,
     "peran": BAPPEDA,
     "ekspor": COORDINATORS,
+    "dasbor": COORDINATORS,
 }
 
 
