@@ -7,6 +7,7 @@ never reads beyond it.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,7 +92,8 @@ async def version(session: AsyncSession) -> str:
         select(func.max(SimilarityDecision.id)),
     )
     row = (await session.execute(select(*(p.scalar_subquery() for p in parts)))).one()
-    return "|".join("" if v is None else str(v) for v in row)
+    joined = "|".join("" if v is None else str(v) for v in row)
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
 class SummaryCache:
