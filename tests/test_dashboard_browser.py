@@ -42,9 +42,7 @@ NO_BROWSER = (
 )
 T = TypeVar("T")
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or not Path(DRIVER).exists(), reason=NO_BROWSER
-)
+pytestmark = pytest.mark.skipif(CHROMIUM is None or not Path(DRIVER).exists(), reason=NO_BROWSER)
 
 
 @pytest.fixture
@@ -73,7 +71,7 @@ async def off_loop(work: Callable[[], T]) -> T:
 
 async def wait_for(check: Callable[[], bool], seconds: float = 30) -> None:
     async with asyncio.timeout(seconds):
-        while not await off_loop(check):
+        while not await off_loop(check):  # noqa: ASYNC110 (the browser has no event to await)
             await asyncio.sleep(0.25)
 
 
@@ -166,7 +164,9 @@ async def test_sign_in_see_filter_open_watch_live_and_sign_out(
             assert reported.startswith("0 / 1"), reported
             page = await off_loop(lambda: driver.page_source)
             assert "&lt;b&gt;Lansia&lt;/b&gt;" in page  # escaped, not bold
-            await off_loop(lambda: driver.save_screenshot(str(SCREENSHOTS / "dashboard-laptop.png")))
+            await off_loop(
+                lambda: driver.save_screenshot(str(SCREENSHOTS / "dashboard-laptop.png"))
+            )
 
             # Sorting the participation table by clicking a heading, with the keyboard too.
             await off_loop(
@@ -174,22 +174,29 @@ async def test_sign_in_see_filter_open_watch_live_and_sign_out(
                     By.CSS_SELECTOR, "#participation button.sort[data-col='1']"
                 ).click()
             )
-            assert "ascending" == await off_loop(
-                lambda: driver.find_element(
-                    By.CSS_SELECTOR, "#participation th[aria-sort]"
-                ).get_attribute("aria-sort")
+            assert (
+                await off_loop(
+                    lambda: driver.find_element(
+                        By.CSS_SELECTOR, "#participation th[aria-sort]"
+                    ).get_attribute("aria-sort")
+                )
+                == "ascending"
             )
 
             # Filter the table, then open an idea.
             await off_loop(lambda: driver.get(f"{base}/dasbor/ide"))
-            await off_loop(lambda: Select(driver.find_element(By.ID, "f-stage")).select_by_value("deliver"))
+            await off_loop(
+                lambda: Select(driver.find_element(By.ID, "f-stage")).select_by_value("deliver")
+            )
             await off_loop(lambda: driver.find_element(By.ID, "apply").click())
             await wait_for(lambda: "stage=deliver" in driver.current_url)
             count = await off_loop(lambda: driver.find_element(By.ID, "idea-count").text)
             assert count == ID("dashboard.ideas_found", count="1"), count
             await off_loop(lambda: driver.save_screenshot(str(SCREENSHOTS / "dashboard-ideas.png")))
             await off_loop(
-                lambda: driver.find_element(By.CSS_SELECTOR, f"a[href='/dasbor/ide/{ideas['deliver']}']").click()
+                lambda: driver.find_element(
+                    By.CSS_SELECTOR, f"a[href='/dasbor/ide/{ideas['deliver']}']"
+                ).click()
             )
             await wait_for(lambda: driver.current_url.endswith(f"/dasbor/ide/{ideas['deliver']}"))
             heading = await off_loop(lambda: driver.find_element(By.TAG_NAME, "h1").text)
@@ -218,7 +225,9 @@ async def test_sign_in_see_filter_open_watch_live_and_sign_out(
             assert "SI-JEMPOL" in recent and "60%" in recent
             stamp = await off_loop(lambda: driver.find_element(By.ID, "updated").text)
             assert re.fullmatch(r"\d\d:\d\d:\d\d", stamp)
-            await off_loop(lambda: driver.save_screenshot(str(SCREENSHOTS / "dashboard-laptop.png")))
+            await off_loop(
+                lambda: driver.save_screenshot(str(SCREENSHOTS / "dashboard-laptop.png"))
+            )
 
             # A phone's width: one column, nothing wider than the screen.
             await off_loop(lambda: driver.set_window_size(390, 844))
@@ -244,4 +253,3 @@ async def test_sign_in_see_filter_open_watch_live_and_sign_out(
             assert [e for e in errors if "401" not in e.get("message", "")] == [], errors
         finally:
             await runner.cleanup()
-

@@ -229,7 +229,11 @@ async def test_a_link_signs_in_once_with_a_safe_cookie(rig: Rig) -> None:
     assert link.startswith("/dasbor/masuk?t=")
     async with rig.world.chat.core.database.sessions() as session:
         # The link went out through the outbox, marked sensitive: its text is not kept.
-        rows = list(await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "dashboard_link")))
+        rows = list(
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == "dashboard_link")
+            )
+        )
         assert rows and all(link.split("t=")[1] not in str(r.payload) for r in rows)
         [stored] = list(await session.scalars(select(DashboardLink)))
         assert link.split("t=")[1].split(".")[0] not in stored.token_hash  # only a hash
