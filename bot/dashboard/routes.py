@@ -77,8 +77,14 @@ class Viewer:
 
 
 def mount(app: web.Application, database: Database, settings: Settings, **kw: Any) -> Dashboard:
-    dashboard = Dashboard(database, settings, cache=SummaryCache(), **kw)
+    dashboard = Dashboard(database, settings, cache=SummaryCache(database), **kw)
     app[DASHBOARD_KEY] = dashboard
+
+    async def stop_recomputing(_app: web.Application) -> None:
+        assert dashboard.cache is not None
+        await dashboard.cache.close()
+
+    app.on_cleanup.append(stop_recomputing)
     r = app.router
     r.add_get("/dasbor", _to_summary)
     r.add_get("/dashboard", _to_summary)
@@ -318,9 +324,9 @@ async def _summary(dashboard: Dashboard, viewer: Viewer) -> tuple[Any, str]:
     now = dashboard.clock()
     local = _local(dashboard.settings, now)
     assert dashboard.cache is not None
-    async with dashboard.database.sessions() as session:
-        summary = await dashboard.cache.get(session, viewer.scope, now, local.date())
-    return summary, render.clock(now, dashboard.settings.tz)
+    summary = await dashboard.cache.get(viewer.scope, now, local.date())
+    # "Last updated": when these figures were computed, not when they were asked for.
+    return summary, render.clock(summary.computed_at, dashboard.settings.tz)
 
 
 async def summary_page(request: web.Request) -> web.Response:
