@@ -148,18 +148,13 @@ class SummaryCache:
         today: date,
         current: str,
     ) -> Summary:
-        period = f"{today:%Y-%m}"
         try:
-            async with self.database.sessions() as session:
-                figures = await programme_figures(
-                    session,
-                    scope=scope,
-                    window=Window.week_before(now),
-                    period=period,
-                    launched_by=today,
-                    overdue_limit=50,
-                )
-                recent = await recent_reports(session, scope, period)
+            # In a thread, on its own loop and connection: SQLite's statements run on the
+            # calling loop's thread (storage/sqlite_inline.py), so computed here they would
+            # hold every other request for the whole second; there they hold nobody.
+            figures, recent = await asyncio.to_thread(
+                asyncio.run, _figures(self.database.url, scope, now, today)
+            )
             summary = Summary(current, figures, recent, now)
             self._entries[key] = summary
             self._entries.move_to_end(key)
@@ -168,6 +163,26 @@ class SummaryCache:
             return summary
         finally:
             self._running.pop(key, None)
+
+
+async def _figures(
+    url: str, scope: frozenset[int] | None, now: datetime, today: date
+) -> tuple[ProgrammeFigures, tuple[RecentReport, ...]]:
+    period = f"{today:%Y-%m}"
+    database = Database(url)
+    try:
+        async with database.sessions() as session:
+            figures = await programme_figures(
+                session,
+                scope=scope,
+                window=Window.week_before(now),
+                period=period,
+                launched_by=today,
+                overdue_limit=50,
+            )
+            return figures, await recent_reports(session, scope, period)
+    finally:
+        await database.dispose()
 
 
 async def recent_reports(
