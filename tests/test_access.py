@@ -26,6 +26,8 @@ NEWCOMER_FIRST_REPLY = {
     "bantuan": "help.newcomer",
     "peran": "access.register_first",
     "ekspor": "access.register_first",
+    "dasbor": "access.register_first",
+    "rekap": "access.register_first",  # from the digest branch, missing there
 }
 
 
