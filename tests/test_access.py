@@ -27,7 +27,6 @@ NEWCOMER_FIRST_REPLY = {
     "peran": "access.register_first",
     "ekspor": "access.register_first",
     "dasbor": "access.register_first",
-    "rekap": "access.register_first",  # from the digest branch, missing there
 }
 
 
