@@ -31,6 +31,11 @@ STATUS_COLOURS = {
 }
 
 
+def _plain(text: str) -> str:
+    """A label as written: matplotlib reads text between two "$" as a formula."""
+    return text.replace("$", r"\$")
+
+
 def digest_chart(figures: ProgrammeFigures, t: Translator) -> bytes:
     """The chart as PNG bytes, labelled in ``t``'s language."""
     figure = Figure(figsize=(10, 4.8), dpi=100, layout="constrained")
@@ -64,7 +69,7 @@ def chart_file(figures: ProgrammeFigures, t: Translator, directory: Path | None 
 def _funnel(axes: Axes, figures: ProgrammeFigures, t: Translator) -> None:
     stages = list(Stage)
     counts = {(c.stage, c.status): c.count for c in figures.funnel}
-    labels = [t(f"stage.{s.value}") for s in stages]
+    labels = [_plain(t(f"stage.{s.value}")) for s in stages]
     positions = list(range(len(stages)))[::-1]  # Drum-up on top, as the funnel reads
     left = [0] * len(stages)
     for status in IdeaStatus:
@@ -101,7 +106,7 @@ def _behind(axes: Axes, figures: ProgrammeFigures, t: Translator) -> None:
     positions = list(range(len(behind)))[::-1]  # the furthest behind on top
     shares = [100 * (o.asn_share or 0.0) for o in behind]
     axes.barh(positions, shares, color="#fd8d3c")
-    axes.set_yticks(positions, [o.short_name for o in behind])
+    axes.set_yticks(positions, [_plain(o.short_name) for o in behind])
     for position, opd, share in zip(positions, behind, shares, strict=True):
         note = f"{t.number(opd.asn_with_idea)}/{t.number(opd.roster_asn)}"
         axes.text(share + 1, position, note, va="center", fontsize="small")

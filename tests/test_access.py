@@ -24,6 +24,7 @@ NEWCOMER_FIRST_REPLY = {
     "batal": "flow.nothing_to_cancel",
     "bahasa": "language.ask",
     "bantuan": "help.newcomer",
+    "rekap": "access.register_first",
     "peran": "access.register_first",
     "ekspor": "access.register_first",
     "dasbor": "access.register_first",

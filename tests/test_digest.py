@@ -252,3 +252,108 @@ async def test_send_now_queues_the_same_rows_under_manual_keys(settings: Setting
         assert await core.scheduler.queue_digest(clock.now) == 2
         assert await core.scheduler.queue_digest(clock.now) == 0
     assert len(inbox.got) == 2
+
+
+def test_the_chart_draws_hostile_opd_names_as_written() -> None:
+    from storage.figures import MonitoringFigures, OpdFigures, ProgrammeFigures, Window
+
+    window = Window.week_before(MOMENT)
+    opds = (
+        OpdFigures(1, "Dinas A", "$Dinas*<b>", 2, 0, 3, 1, 0, 0),  # "$…$" is a formula otherwise
+        OpdFigures(2, "Dinas B", "Rp$ 😀 " + "x" * 17, 0, 0, 0, 0, 0, 0),
+    )
+    monitoring = MonitoringFigures("2027-03", 0, 0, {}, ())
+    figures = ProgrammeFigures(None, window, 2, 0, (), opds, {}, monitoring, {}, {}, 0)
+    assert digest_chart(figures, ID).startswith(PNG_SIGNATURE)
+
+
+# -- through the Telegram channel -------------------------------------------------------------
+
+
+async def test_the_digest_reaches_a_bappeda_telegram_group_with_its_chart(
+    tmp_path: Path, database_url: str
+) -> None:
+    from tests.fakes.telegram_api import telegram_rig
+
+    group_id = -1001234567890
+    clock = Clock(datetime(2027, 4, 1, 3, 0, tzinfo=UTC))
+
+    def core_factory(settings: Settings) -> contextlib.AbstractAsyncContextManager[Core]:
+        chats = (("telegram", str(group_id)),)
+        return open_core(replace(settings, bappeda_chats=chats), migrate=False, clock=clock)
+
+    async with telegram_rig(tmp_path, "polling", core_factory, database_url=database_url) as rig:
+        rig.fake.group(group_id, "Bappeda Sukamaju")
+        await seed(rig.core.database)
+        clock.set(date(2027, 4, 5), 7, 0)  # Monday, before 07:30
+        await rig.core.scheduler.tick()
+        assert await rig.core.sender.drain() == 0
+        clock.set(date(2027, 4, 5), 7, 30)
+        await rig.core.scheduler.tick()
+        await rig.core.sender.drain()
+        sent = rig.fake.sent_to(group_id)
+        assert [m.kind for m in sent] == ["text", "photo"]
+        assert (sent[0].text or "").startswith("📊 Rekap mingguan SASI: seluruh OPD")
+        assert "• Ide baru pekan ini: 0 (total 7)" in (sent[0].text or "")
+        assert sent[1].file_name is not None and sent[1].file_name.endswith(".png")
+        assert (sent[1].text or "").startswith("Rekap SASI")  # the caption
+        clock.set(date(2027, 4, 5), 9, 0)
+        await rig.core.scheduler.tick()
+        assert await rig.core.sender.drain() == 0  # once a week
+
+
+async def test_a_closed_whatsapp_window_gets_the_digest_template(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from bot.channels.whatsapp_templates import DEFAULT_TEMPLATES
+    from bot.demo import DEMO_DIR
+    from bot.opd_import import import_opds, read_opd_csv
+    from tests.fakes.graph_api import FakeGraphApi
+    from tests.test_whatsapp_e2e import open_stack, register
+
+    fake = FakeGraphApi()
+    fake.templates = {s.name: (s.language, len(s.parameters)) for s in DEFAULT_TEMPLATES.values()}
+    await fake.start()
+    clock = Clock(datetime(2027, 4, 1, 3, 0, tzinfo=UTC))
+    try:
+        async with open_core(settings, migrate=False, clock=clock) as core:
+            await import_opds(core.database, read_opd_csv(DEMO_DIR / "opds.csv"))
+            stack = await open_stack(core, fake, tmp_path)
+            try:
+                stack.offset[0] = clock.now - datetime.now(UTC)
+                agus = stack.user("6281299990000", "Agus")
+                await register(agus, "Agus Wijaya", "197905102005011002")
+                async with core.database.sessions() as session, session.begin():
+                    officer = await session.scalar(select(User))
+                    assert officer is not None
+                    session.add(UserRole(user_id=officer.id, role=Role.BAPPEDA))
+                clock.set(date(2027, 4, 5), 7, 30)  # days after his last message
+                stack.offset[0] = clock.now - datetime.now(UTC)
+                await core.scheduler.tick()
+                await core.sender.drain()
+                [template] = [m for m in fake.sent_to(agus.wa_id) if m["type"] == "template"]
+                assert template["template"]["name"] == "sasi_ringkasan_mingguan"
+                params = [p["text"] for p in template["template"]["components"][0]["parameters"]]
+                assert params[0] == "29 Mar – 4 Apr 2027"
+                assert params[1].startswith("0 ide baru, 0 ide seluruhnya")
+            finally:
+                await stack.close()
+    finally:
+        await fake.close()
+    assert fake.violations == []
+
+
+def test_python_m_bot_digest_prints_and_sends(tmp_path: Path) -> None:
+    from tests.test_cli import cli
+
+    assert cli(tmp_path, "seed-demo").returncode == 0
+    printed = cli(tmp_path, "digest", "--at", "2027-03-22T07:30")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.startswith("📊 Rekap mingguan SASI: seluruh OPD\n15 Mar – 21 Mar 2027")
+    assert "(total 40)" in printed.stdout
+    assert "queued" not in printed.stderr
+    # No chats configured and no Bappeda officer: nothing to send, said so.
+    sent = cli(tmp_path, "digest", "--at", "2027-03-22T07:30", "--send")
+    assert sent.returncode == 0 and "0 queued in the outbox" in sent.stderr
+    bad = cli(tmp_path, "digest", "--at", "next monday")
+    assert bad.returncode == 2 and "--at wants an ISO date" in bad.stderr

@@ -15,6 +15,7 @@ frozen when it falls due: a retry must send the same bytes (bot/push/).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -96,9 +97,10 @@ async def digest_rows(
     *,
     label: str | None = None,
     due_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> list[NewMessage]:
     """The rows of one digest not in the outbox yet. ``label`` replaces the week in the keys
-    (a manual send: ``manual-<timestamp>``)."""
+    (a manual send: ``manual-<timestamp>``); ``now`` is the push body's ``generated_at``."""
     name = label or slot.week
     wanted: dict[str, NewMessage] = {}
     spec = {"kind": DIGEST_KIND, "week": slot.week, "at": slot.moment.isoformat()}
@@ -131,19 +133,22 @@ async def digest_rows(
     )
     rows = [m for k, m in wanted.items() if k not in held]
     return [
-        await _with_body(session, settings, m, slot) if m.kind == PUSH_KIND else m for m in rows
+        await _with_body(session, settings, m, slot, now or slot.moment)
+        if m.kind == PUSH_KIND
+        else m
+        for m in rows
     ]
 
 
 async def _with_body(
-    session: AsyncSession, settings: Settings, row: NewMessage, slot: DigestSlot
+    session: AsyncSession, settings: Settings, row: NewMessage, slot: DigestSlot, now: datetime
 ) -> NewMessage:
     digest = await build_digest(session, scope=None, moment=slot.moment, tz=settings.tz)
     body = push_body(
         digest.figures,
         key=row.key,
         week=slot.week,
-        generated_at=row.due_at,
+        generated_at=now,
         pemda=settings.pemda_name,
         timezone=settings.timezone,
     )
@@ -176,7 +181,7 @@ class DigestComposer:
             t = Translator(locale or self.settings.locale)
             digest = await self._digest(session, str(spec["at"]))
         text = digest_text(digest, t, pemda=self.settings.pemda_name)
-        chart = chart_file(digest.figures, t, self.chart_dir)
+        chart = await asyncio.to_thread(chart_file, digest.figures, t, self.chart_dir)
         week = week_label(digest, t)
         caption = t("digest.caption", week=week)
         m = digest.figures.monitoring
@@ -189,6 +194,6 @@ class DigestComposer:
         )
         replies = [
             Reply(text),
-            Reply(caption, file=OutgoingFile("photo", chart, chart.name, caption)),
+            Reply(caption, file=OutgoingFile("photo", chart, chart.name)),
         ]
         return replies, TemplateCall("weekly_digest", (week, summary))

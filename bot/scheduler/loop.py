@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 60.0
 HOURS_CACHE = timedelta(minutes=1)  # Bappeda's added holidays are read again this often
 HOUSEKEEPING_EVERY = timedelta(hours=1)
+# Once a week's digest is queued, its recipients are looked at again this often (a Bappeda
+# officer appointed later that week still gets it), not at every tick.
+DIGEST_RECHECK = timedelta(hours=1)
 
 
 class Scheduler:
@@ -53,6 +56,7 @@ class Scheduler:
         self._dashboard_links = DashboardLinkComposer(database, settings)
         self._hours: tuple[datetime, WorkingTime] | None = None
         self._last_housekeeping: datetime | None = None
+        self._digest_checked: tuple[str, datetime] | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -112,9 +116,15 @@ class Scheduler:
         elif slot is None or now < slot.moment or hours.next_open(now) >= slot.week_ends:
             # Not yet, or too late: a digest that could only go out next week is not sent.
             return 0
+        else:
+            checked = self._digest_checked
+            if checked and checked[0] == slot.week and abs(now - checked[1]) < DIGEST_RECHECK:
+                return 0
         label = f"manual-{now.strftime('%Y%m%dT%H%M%S')}" if manual else None
         async with self.database.sessions() as session:
-            rows = await digest_rows(session, self.settings, slot, label=label)
+            rows = await digest_rows(session, self.settings, slot, label=label, now=now)
+        if not manual:
+            self._digest_checked = (slot.week, now)
         if not rows:
             return 0
         async with self.database.writing(), self.database.sessions() as session, session.begin():
