@@ -59,9 +59,14 @@ class ExportComposer:
             stem = f"direktori-inovasi-{now:%Y%m%d-%H%M}"
             path = self.directory / str(row.id) / f"{stem}.{fmt}"
             started = time.perf_counter()
-            result = await export_ideas(
-                session, path, fmt, scope=scope, locale=t.locale, timezone=self.settings.tz
-            )
+            try:
+                result = await export_ideas(
+                    session, path, fmt, scope=scope, locale=t.locale, timezone=self.settings.tz
+                )
+            except Exception:
+                # Log first, then tell the person, rather than retry a failing export forever.
+                log.exception("export for outbox row %s failed", row.id)
+                return [Reply(t("export.failed"))], None
         log.info(
             "export %s of %d ideas for outbox row %s in %.1f s",
             fmt,

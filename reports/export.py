@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, String, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -30,6 +30,7 @@ from handlers.i18n import Translator
 from reports.export_columns import (
     COLUMNS,
     FROZEN,
+    INVENTORY_LEAD,
     EvidenFile,
     IdeaRecord,
     LatestReport,
@@ -56,6 +57,7 @@ FORMATS: tuple[Format, ...] = ("xlsx", "csv")
 BATCH = 2000
 DEFAULT_TZ = ZoneInfo("Asia/Jakarta")
 INVENTORY_SUFFIX = "-eviden"
+INVENTORY_LEAD_COLUMNS = len(INVENTORY_LEAD)
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ async def _export_xlsx(
     t: Translator,
     tz: ZoneInfo,
 ) -> ExportResult:
-    book = Workbook()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book = Workbook(spool_dir=path.parent)
     directory = book.sheet(t("export.sheet.directory"), [c.width for c in COLUMNS], FROZEN)
     inventory = book.sheet(t("export.sheet.inventory"), inventory_widths(), FROZEN)
     directory.header(headers(t))
@@ -105,7 +108,8 @@ async def _export_xlsx(
     def write(batch: Sequence[IdeaRecord]) -> None:
         for record in batch:
             directory.append(directory_row(record, t, tz))
-            inventory.append(inventory_row(record, t))
+            row = inventory_row(record, t)
+            inventory.append(row[:INVENTORY_LEAD_COLUMNS], tuple(row[INVENTORY_LEAD_COLUMNS:]))
 
     count = 0
     writing: asyncio.Future[None] | None = None
@@ -118,7 +122,6 @@ async def _export_xlsx(
         count += len(batch)
     if writing is not None:
         await writing
-    path.parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(book.save, path)
     return ExportResult(count, (path,))
 
@@ -181,8 +184,9 @@ async def idea_records(
             select(
                 Idea.id,
                 Idea.name,
-                Idea.stage,
-                Idea.status,
+                # The stored codes, not enum members: labels are looked up by code anyway.
+                type_coerce(Idea.stage, String),
+                type_coerce(Idea.status, String),
                 Idea.initiator,
                 Idea.is_digital,
                 Idea.form,
@@ -203,7 +207,9 @@ async def idea_records(
             .outerjoin(User, User.id == Idea.owner_id)
         )
         query = apply_filter(query, scope, wanted).where(Idea.id > last)
-        rows = (await session.execute(query.order_by(Idea.id).limit(batch))).all()
+        # On the connection, not the ORM session: plain rows, without the ORM's per-row work.
+        connection = await session.connection()
+        rows = (await connection.execute(query.order_by(Idea.id).limit(batch))).all()
         if not rows:
             return
         ids = [row[0] for row in rows]
@@ -220,8 +226,8 @@ async def idea_records(
                 IdeaRecord(
                     id=idea_id,
                     name=row[1],
-                    stage=row[2].value,
-                    status=row[3].value,
+                    stage=row[2],
+                    status=row[3],
                     initiator=row[4],
                     is_digital=row[5],
                     form=row[6],
@@ -263,7 +269,7 @@ def _within(
 async def _collaborators(
     session: AsyncSession, ids: set[int], first: int, last: int
 ) -> dict[int, list[Person]]:
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(
         select(IdeaCollaborator.idea_id, User.full_name, User.nip)
         .join(User, User.id == IdeaCollaborator.user_id)
         .where(_within(IdeaCollaborator.idea_id, ids, first, last))
@@ -279,7 +285,7 @@ async def _collaborators(
 async def _latest_reports(
     session: AsyncSession, ids: set[int], first: int, last: int
 ) -> dict[int, LatestReport]:
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(
         select(
             MonitoringReport.idea_id,
             MonitoringReport.period,
@@ -300,7 +306,7 @@ async def _latest_reports(
 async def _files(
     session: AsyncSession, ids: set[int], first: int, last: int
 ) -> dict[int, list[EvidenFile]]:
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(
         select(IdeaAttachment.idea_id, IdeaAttachment.indicator, IdeaAttachment.file_name)
         .where(_within(IdeaAttachment.idea_id, ids, first, last))
         .order_by(IdeaAttachment.idea_id, IdeaAttachment.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from handlers.i18n import Translator
@@ -73,8 +74,12 @@ class Column:
 
 
 def _label(prefix: str, code: str | None, t: Translator) -> str:
-    if not code:
-        return ""
+    return _label_in(prefix, code, t.locale) if code else ""
+
+
+@cache
+def _label_in(prefix: str, code: str, locale: str) -> str:
+    t = Translator(locale)
     key = f"{prefix}.{code}"
     return t(key) if t.has(key) else code  # a code from an older list stays readable
 

@@ -2,8 +2,9 @@
 
 Why not openpyxl's write-only mode: it builds an element per cell, and 100,000 ideas with the
 eviden inventory (about five million cells) took 50-60 s on the project's machine, against a
-15-s target; this writer joins each row's XML as text and takes about 3 s for the same cells.
-openpyxl still reads what this writes (the tests do), and Excel and LibreOffice open it.
+15-s target; joining each row's XML as text took about 3 s for the same cells.
+openpyxl reads what this writes (the tests do); it has not been opened in Excel or
+LibreOffice here (neither is installed on the development machine).
 
 What it supports is what the exports need: text (inline strings), integers and floats, dates
 (real date cells with a number format), a bold header row, frozen panes, column widths.
@@ -18,6 +19,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape, quoteattr
@@ -57,33 +59,51 @@ def _text(value: str) -> str:
 # XML is made once. Bounded, so a file of unique short names cannot grow it without end.
 _SHORT_TEXT = 64
 _CACHE_LIMIT = 50_000
-_short_cells: dict[str, str] = {}
+_short_bodies: dict[str, str] = {}
 
 
-def _cell(value: CellValue) -> str:
-    # No cell references: cells fill a row from column A in order, which the format allows.
+def _body(value: CellValue) -> str:
+    """A cell's XML after ``<c`` and its reference; "" for an empty cell (not written)."""
     if type(value) is str:
-        xml = _short_cells.get(value)
-        if xml is None:
-            xml = (
-                f'<c t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
+        body = _short_bodies.get(value)
+        if body is None:
+            body = (
+                f' t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
                 if value
-                else "<c/>"
+                else ""
             )
-            if len(value) <= _SHORT_TEXT and len(_short_cells) < _CACHE_LIMIT:
-                _short_cells[value] = xml
-        return xml
+            if len(value) <= _SHORT_TEXT and len(_short_bodies) < _CACHE_LIMIT:
+                _short_bodies[value] = body
+        return body
     if value is None:
-        return "<c/>"
+        return ""
     if isinstance(value, str):
-        return f'<c t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
+        return f' t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>'
     if isinstance(value, bool):
-        return f'<c t="b"><v>{int(value)}</v></c>'
+        return f' t="b"><v>{int(value)}</v></c>'
     if isinstance(value, datetime):
         value = value.date()
     if isinstance(value, date):
-        return f'<c s="{STYLE_DATE}"><v>{(value - _EPOCH).days}</v></c>'
-    return f"<c><v>{value}</v></c>"
+        return f' s="{STYLE_DATE}"><v>{(value - _EPOCH).days}</v></c>'
+    return f"><v>{value}</v></c>"
+
+
+@lru_cache(maxsize=4096)
+def _bodies(values: tuple[CellValue, ...]) -> tuple[str, ...]:
+    return tuple(map(_body, values))
+
+
+_LETTERS = tuple(column_letter(i) for i in range(702))  # A … ZZ
+
+
+def _row(number: int, bodies: Sequence[str]) -> str:
+    # Every cell carries its reference ("B12"): the format lets it be left out, but not every
+    # spreadsheet program reading a Pemda's files is known to place such cells right.
+    n = str(number)
+    cells = "".join(
+        f'<c r="{letter}{n}"{body}' for letter, body in zip(_LETTERS, bodies, strict=False) if body
+    )
+    return f'<row r="{n}">{cells}</row>'
 
 
 @dataclass
@@ -97,23 +117,31 @@ class Sheet:
     title: str
     widths: Sequence[float]
     freeze: str | None = None  # the top-left cell that is not frozen, e.g. "A2" or "C2"
+    # Where rows wait (uncompressed, several times the workbook's size): beside the file,
+    # not in /tmp, which is often memory (tmpfs) in a container.
+    spool_dir: Path | None = None
     _spool: IO[bytes] = field(init=False)
     _buffer: list[str] = field(default_factory=list, init=False)
     rows: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         # Closed in write_to, once its rows are in the workbook.
-        self._spool = tempfile.TemporaryFile()  # noqa: SIM115
+        self._spool = tempfile.TemporaryFile(dir=self.spool_dir)  # noqa: SIM115
 
     def header(self, labels: Sequence[str]) -> None:
-        cells = "".join(
-            f'<c t="inlineStr" s="{STYLE_HEADER}"><is><t>{_text(label)}</t></is></c>'
+        bodies = [
+            f' t="inlineStr" s="{STYLE_HEADER}"><is><t>{_text(label)}</t></is></c>'
             for label in labels
-        )
-        self._add(f"<row>{cells}</row>")
+        ]
+        self._add(_row(self.rows + 1, bodies))
 
-    def append(self, values: Iterable[CellValue]) -> None:
-        self._add("<row>" + "".join(map(_cell, values)) + "</row>")
+    def append(self, values: Iterable[CellValue], repeated: tuple[CellValue, ...] = ()) -> None:
+        """One row: ``values``, then ``repeated``, cells that many rows share (the inventory's
+        "belum ada" columns), whose XML is made once per distinct run."""
+        bodies = list(map(_body, values))
+        if repeated:
+            bodies.extend(_bodies(repeated))
+        self._add(_row(self.rows + 1, bodies))
 
     def _add(self, row: str) -> None:
         self._buffer.append(row)
@@ -199,11 +227,12 @@ _STYLES = (
 class Workbook:
     """Sheets added with :meth:`sheet`, filled, then written once by :meth:`save`."""
 
-    def __init__(self) -> None:
+    def __init__(self, spool_dir: Path | None = None) -> None:
         self.sheets: list[Sheet] = []
+        self.spool_dir = spool_dir
 
     def sheet(self, title: str, widths: Sequence[float], freeze: str | None = None) -> Sheet:
-        sheet = Sheet(title[:31], widths, freeze)
+        sheet = Sheet(title[:31], widths, freeze, self.spool_dir)
         self.sheets.append(sheet)
         return sheet
 

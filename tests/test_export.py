@@ -380,3 +380,117 @@ async def test_ekspor_through_telegram_delivers_a_document(
         assert document.text is not None and document.text.startswith("Direktori Inovasi: 1 ide")
         [built] = list((rig.settings.data_dir / "exports").glob("*/*.xlsx"))
         assert [r[1] for r in _xlsx_rows(built)[1:]] == ["SI-SEHAT"]
+
+
+@pytest.mark.parametrize("stride", [2, 4])  # read by id range, and by a list of ids
+async def test_batches_of_a_filtered_export_keep_each_ideas_own_rows(
+    world: World, stride: int
+) -> None:
+    """Ideas of two OPDs interleaved: a coordinator's batches have gaps between their ids, and
+    every collaborator, report and file still lands on its own idea, none from the others."""
+    from reports.export import idea_records
+    from storage.idea_filter import IdeaFilter
+
+    database = world.chat.core.database
+    opds = [world.opds["Dinkes"], world.opds["Disdukcapil"]]
+    async with database.writing(), database.sessions() as session, session.begin():
+        ideas = [
+            Idea(
+                name=f"Ide {n}",
+                problem="Masalah",
+                idea="Gagasan",
+                opd_id=opds[0] if n % stride == 0 else opds[1],
+                owner_id=world.users["asn"],
+                stage=Stage.DELIVER if n in (0, 8) else Stage.DIAGNOSE,
+            )
+            for n in range(24)
+        ]
+        session.add_all(ideas)
+        await session.flush()
+        for idea in ideas:
+            session.add(IdeaCollaborator(idea_id=idea.id, user_id=world.users["coordinator"]))
+            session.add(
+                MonitoringReport(
+                    idea_id=idea.id, period="2027-08", progress=idea.id, done=idea.name,
+                    next_step="-",
+                )
+            )  # fmt: skip
+            session.add(
+                IdeaAttachment(
+                    idea_id=idea.id, kind="document", file_name=f"{idea.name}.pdf",
+                    storage_path="/x", indicator="sdm",
+                )
+            )  # fmt: skip
+    names = {i.id: i.name for i in ideas}
+    async with database.sessions() as session:
+        scope = frozenset({opds[0]})
+        batches = [b async for b in idea_records(session, scope, batch=2)]
+        records = [r for b in batches for r in b]
+        assert [len(b) for b in batches] == [2] * (12 // stride)
+        assert [r.name for r in records] == [f"Ide {n}" for n in range(0, 24, stride)]
+        for record in records:
+            assert record.report is not None and record.report.done == names[record.id]
+            assert [f.file_name for f in record.files] == [f"{names[record.id]}.pdf"]
+            assert [p.name for p in record.collaborators] == ["Budi Santoso"]
+        # The dashboard's filter narrows within the scope, never beyond it.
+        wanted = IdeaFilter(stage=Stage.DELIVER)
+        deliver = [r for b in [b async for b in idea_records(session, scope, wanted)] for r in b]
+        assert [r.name for r in deliver] == ["Ide 0", "Ide 8"]
+        wider = IdeaFilter(opd_ids=frozenset({opds[1]}))
+        assert [b async for b in idea_records(session, scope, wider)] == []
+
+
+async def test_text_that_xml_forbids_is_dropped_not_fatal(world: World, tmp_path: Path) -> None:
+    database = world.chat.core.database
+    async with database.writing(), database.sessions() as session, session.begin():
+        session.add(
+            Idea(
+                name="Bel\x07 & <Lonceng>",
+                problem="x" * 40_000,  # past Excel's 32,767 characters in a cell
+                idea="Gagasan\x0b",  # PostgreSQL stores no NUL at all
+                opd_id=world.opds["Dinkes"],
+                owner_id=world.users["asn"],
+            )
+        )
+    path = tmp_path / "d.xlsx"
+    await _export(world.chat.core, path, "xlsx", None)
+    [row] = _xlsx_rows(path)[1:]
+    assert row[1] == "Bel & <Lonceng>" and row[10] == "Gagasan"
+    assert len(row[9]) == 32_767
+
+
+async def test_format_typed_and_english_speakers_get_english_files(world: World) -> None:
+    await _seed(world)
+    chat = world.chat
+    inbox = Inbox()
+    chat.core.register_sender("terminal", inbox)
+    await chat.say("bappeda", "/bahasa")
+    await chat.press("bappeda", chat.payload("bappeda", "English"))
+    await chat.say("bappeda", "/export")
+    assert EN("export.scope_all") in chat.text("bappeda")
+    await chat.say("bappeda", "xlsx")
+    assert chat.text("bappeda") == EN("export.preparing")
+    await chat.core.sender.send_due("terminal")
+    [reply] = inbox.sent[-1][1]
+    assert reply.text.startswith("Innovation directory: 2 ideas")
+    assert reply.file is not None
+    assert _xlsx_rows(reply.file.path)[0][1] == EN("export.col.name")
+
+
+async def test_a_failing_export_is_logged_and_the_person_told(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import bot.export_delivery
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bot.export_delivery, "export_ideas", broken)
+    chat = world.chat
+    inbox = Inbox()
+    chat.core.register_sender("terminal", inbox)
+    await chat.say("coordinator", "/ekspor csv")
+    await chat.core.sender.send_due("terminal")
+    [(_, [reply])] = inbox.sent
+    assert reply.text == ID("export.failed") and reply.file is None
+    assert "export for outbox row" in caplog.text

@@ -597,6 +597,30 @@ async def test_a_file_reply_is_uploaded_then_sent(rig: Rig, tmp_path: Path) -> N
     assert rig.fake.uploads[message["document"]["id"]].data == b"%PDF rekap"
 
 
+@pytest.mark.parametrize(
+    ("name", "uploaded_as"),
+    [
+        ("direktori.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        # text/csv is not a type the Cloud API takes: it goes as plain text, named .csv.
+        ("direktori.csv", "text/plain"),
+    ],
+)
+async def test_an_export_is_uploaded_as_a_type_whatsapp_takes(
+    rig: Rig, tmp_path: Path, name: str, uploaded_as: str
+) -> None:
+    from handlers.messages import OutgoingFile
+
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbfID,Nama\r\n1,SI-JEMPOL\r\n")
+    rig.core.answer = lambda incoming: [
+        Reply("Direktori Inovasi", file=OutgoingFile("document", path, name))
+    ]
+    [message] = await rig.user().says("/ekspor")
+    assert message["type"] == "document" and message["document"]["filename"] == name
+    upload = rig.fake.uploads[message["document"]["id"]]
+    assert (upload.mime_type, upload.file_name) == (uploaded_as, name)
+
+
 # -- restart ------------------------------------------------------------------------------
 
 

@@ -25,6 +25,20 @@ MAX_ROW_DESCRIPTION = 72
 MAX_LIST_BUTTON = 20
 # WhatsApp shows images only in these formats; anything else goes as a document.
 IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png"})
+# The document types the Cloud API accepts. Other text (a CSV export) is uploaded as plain
+# text under its own file name: WhatsApp takes it, and the phone opens it by its extension.
+DOCUMENT_MIME_TYPES = frozenset(
+    {
+        "text/plain",
+        "application/pdf",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,8 @@ def _file_kind(file: OutgoingFile) -> tuple[str, str]:
     mime_type = mimetypes.guess_type(file.file_name)[0] or "application/octet-stream"
     if file.kind == "photo" and mime_type in IMAGE_MIME_TYPES:
         return "image", mime_type
+    if mime_type not in DOCUMENT_MIME_TYPES and mime_type.startswith("text/"):
+        mime_type = "text/plain"
     return "document", mime_type
 
 

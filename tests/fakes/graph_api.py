@@ -32,6 +32,18 @@ from bot.channels.whatsapp_webhook import sign
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "whatsapp"
 VERSION = "v21.0"
+# The media types the Cloud API accepts for upload (audio, document, image, sticker, video).
+UPLOAD_TYPES = frozenset(
+    {
+        "audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg",
+        "text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "image/jpeg", "image/png", "image/webp", "video/mp4", "video/3gpp",
+    }
+)  # fmt: skip
 
 # What Meta answers for each kind of injected failure: (HTTP status, error code, message).
 FAILURES: dict[str, tuple[int, int, str]] = {
@@ -193,6 +205,9 @@ class FakeGraphApi:
         upload = form.get("file")
         if form.get("messaging_product") != "whatsapp" or not isinstance(upload, web.FileField):
             return self._violation("an upload needs messaging_product=whatsapp and a file")
+        if upload.content_type not in UPLOAD_TYPES:
+            # What Meta answers: "Param file must be a file with one of the following types".
+            return self._violation(f"unsupported upload type {upload.content_type!r}")
         injected = self._injected()
         if injected is not None:
             return injected
