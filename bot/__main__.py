@@ -81,7 +81,7 @@ async def run_terminal(settings: Settings, core: Core) -> int:
 async def run_servers(settings: Settings, core: Core, channels: list[Channel]) -> int:
     from bot.web import build_web_app, start_web_app
 
-    web_app = build_web_app(core.database, channels)
+    web_app = build_web_app(core.database, channels, settings)
     runner = await start_web_app(web_app, settings.http_host, settings.http_port)
     log.info("listening on %s:%s", settings.http_host, settings.http_port)
     stop = asyncio.Event()

@@ -71,6 +71,10 @@ class Settings:
     digest_time: time = time(7, 30)
     bappeda_chats: tuple[tuple[str, str], ...] = ()  # (channel, chat id or number)
     pemda_name: str | None = None  # heads the digest ("Kabupaten Sukamaju")
+    # The dashboard: the base of its sign-in links, and the key that signs them (None: one
+    # made on first use and kept in the database).
+    public_url: str = "http://localhost:8080"
+    dashboard_secret: str | None = None
     # The calendar (local time, working days: see bot/calendar/working_time.py).
     quiet_start: time = time(20, 0)
     quiet_end: time = time(7, 0)
@@ -188,6 +192,8 @@ class Settings:
             digest_time=digest_time,
             bappeda_chats=_chats(get("SASI_BAPPEDA_CHATS")),
             pemda_name=get("SASI_PEMDA_NAME"),
+            public_url=_public_url(get("SASI_PUBLIC_URL"), port),
+            dashboard_secret=get("SASI_DASHBOARD_SECRET"),
             quiet_start=quiet_start,
             quiet_end=quiet_end,
             monitoring_day=monitoring_day,
@@ -203,6 +209,15 @@ class Settings:
                 "SASI_RETENTION_DAYS", get("SASI_RETENTION_DAYS"), defaults.retention_days
             ),
         )
+
+
+def _public_url(text: str | None, port: int) -> str:
+    """SASI_PUBLIC_URL without its trailing slash; by default this machine's port."""
+    if text is None:
+        return f"http://localhost:{port}"
+    if not re.match(r"https?://[^/\s]+", text):
+        raise ConfigError(f"SASI_PUBLIC_URL needs an http(s) address, not {text!r}")
+    return text.rstrip("/")
 
 
 def _clock(name: str, text: str) -> time:

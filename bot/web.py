@@ -1,13 +1,17 @@
-"""The one aiohttp server: channel webhooks and ``/healthz``."""
+"""The one aiohttp server: channel webhooks, ``/healthz`` and the dashboard (``/dasbor/``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.channels.base import Channel
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 DATABASE_KEY = web.AppKey("database", Database)
 
@@ -37,10 +41,17 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "database unavailable"}, status=503)
 
 
-def build_web_app(database: Database, channels: Sequence[Channel]) -> web.Application:
+def build_web_app(
+    database: Database, channels: Sequence[Channel], settings: Settings | None = None
+) -> web.Application:
+    """The routes; the dashboard is served when ``settings`` are given (``make run`` does)."""
     app = web.Application(client_max_size=25 * 1024 * 1024)
     app[DATABASE_KEY] = database
     app.router.add_get("/healthz", healthz)
+    if settings is not None:
+        from bot.dashboard.routes import mount
+
+        mount(app, database, settings)
     for channel in channels:
         channel.add_routes(app)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers import (
     action_plan,
     broadcast,
+    dashboard_link,
     export,
     intake,
     monitoring,
@@ -92,6 +93,13 @@ def build_commands() -> CommandTable:
             ),
             Command(
                 "ekspor", export.export_command, Access.COORDINATOR, ("export",), "command.ekspor"
+            ),
+            Command(
+                "dasbor",
+                dashboard_link.dashboard_command,
+                Access.COORDINATOR,
+                ("dashboard",),
+                "command.dasbor",
             ),
             Command("batal", _cancel, Access.ANYONE, ("cancel",), "command.batal"),
             Command("bahasa", language_command, Access.ANYONE, ("language",), "command.bahasa"),

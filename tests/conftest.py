@@ -47,6 +47,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             "WARNING: PostgreSQL was NOT tested (SASI_TEST_DATABASE_URL is unset)", red=True
         )
+    skipped = terminalreporter.stats.get("skipped", [])
+    if any("NO BROWSER" in str(getattr(r, "longrepr", "")) for r in skipped):
+        terminalreporter.write_line(
+            "WARNING: the dashboard's browser test was NOT run (no chromium/chromedriver)",
+            red=True,
+        )
 
 
 def _redact(url: str) -> str:

@@ -29,6 +29,7 @@ NEWCOMER_FIRST_REPLY = {
     "tinjau": "access.register_first",
     "siaran": "access.register_first",
     "ekspor": "access.register_first",
+    "dasbor": "access.register_first",
 }
 
 

@@ -34,6 +34,7 @@ ALLOWED = {
     "tinjau": COORDINATORS,
     "siaran": COORDINATORS,
     "ekspor": COORDINATORS,
+    "dasbor": COORDINATORS,
 }
 
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from bot.calendar.working_time import WorkingTime, load_working_time
 from bot.config import Settings
+from bot.dashboard.link_delivery import DashboardLinkComposer
 from bot.export_delivery import ExportComposer
 from bot.scheduler.compose import Composed, NoticeComposer
 from bot.scheduler.digest import (
@@ -52,6 +53,7 @@ class Scheduler:
         self._composer = NoticeComposer(database, settings.locale)
         self._digests = DigestComposer(database, settings, settings.data_dir / "charts")
         self._exports = ExportComposer(database, settings)
+        self._dashboard_links = DashboardLinkComposer(database, settings)
         self._hours: tuple[datetime, WorkingTime] | None = None
         self._last_housekeeping: datetime | None = None
         self._digest_checked: tuple[str, datetime] | None = None
@@ -134,6 +136,8 @@ class Scheduler:
             return await self._digests.compose(row)
         if row.payload["notice"].get("kind") == "export":
             return await self._exports.compose(row)
+        if row.payload["notice"].get("kind") == "dashboard_link":
+            return await self._dashboard_links.compose(row)
         return await self._composer.compose(row)
 
     async def run(self, stop: asyncio.Event, wake: Callable[[], None] | None = None) -> None:
