@@ -448,7 +448,7 @@ class TelegramChannel:
             finally:
                 typing.cancel()
             handled = True
-            if not outcome.duplicate:
+            if not outcome.duplicate and not outcome.queued:
                 await self._answer(target, outcome)
         except Exception as exc:
             # Logged, not re-raised: one bad update must not stop this person's queue.
@@ -479,7 +479,7 @@ class TelegramChannel:
                         update_key=f"{key}:failed",
                     )
                 )
-                if not outcome.duplicate:
+                if not outcome.duplicate and not outcome.queued:
                     await self._answer(chat.id, outcome)
         except Exception:
             log.exception("could not record the failure of Telegram update %s", key)
@@ -510,9 +510,7 @@ class TelegramChannel:
             ours, text = command_target(text, self.bot_username)
             if not ours:
                 return None, None
-            return chat.id, Incoming(
-                text=text, chat_kind="group", reply_to=str(chat.id), **base
-            )
+            return chat.id, Incoming(text=text, chat_kind="group", reply_to=str(chat.id), **base)
         if chat.type != Chat.PRIVATE:
             return None, None
         if message.text is not None:

@@ -438,6 +438,8 @@ class WhatsAppChannel:
         if outcome.duplicate:
             log.info("WhatsApp update %s was processed before", await self._ref(unit.key))
             return
+        if outcome.queued:
+            return  # the replica elected to send for WhatsApp sends them
         await self._answer(message.sender, outcome)
 
     async def _answer(self, to: str, outcome: Outcome) -> None:
@@ -456,7 +458,7 @@ class WhatsAppChannel:
         outcome = await self._core.handle(
             Incoming(channel=CHANNEL, sender_id=sender_id, failed=True, update_key=unit.key)
         )
-        if not outcome.duplicate:
+        if not outcome.duplicate and not outcome.queued:
             await self._send_replies(address, outcome.replies)
 
     async def _incoming(self, message: ParsedMessage, key: str) -> Incoming:
