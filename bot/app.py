@@ -175,6 +175,11 @@ class Core:
         """A channel offers its sending side to the outbox."""
         self.sender.register(port)
 
+    async def leave_election(self, channel: str) -> None:
+        """A channel stopped here: give its sending lock to another replica."""
+        if self.election is not None:
+            await self.election.leave(channel)
+
     def _channel_secret(self, channel: str) -> str | None:
         """What names a channel's sending budget: the bot token, the WhatsApp number."""
         if channel == "telegram":

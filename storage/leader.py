@@ -111,7 +111,7 @@ class Elector:
     async def run(self, stop: asyncio.Event) -> None:
         """Try and check every ``retry_seconds`` until ``stop``; then give the lock up."""
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not self._closed:
                 await self.step()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._retry)

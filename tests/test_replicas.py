@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import IO
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -437,6 +438,34 @@ async def test_a_graceful_stop_hands_outbox_claims_back(replicas: list[Core]) ->
     assert sorted(c.key for c in again) == sorted(c.key for c in claimed)
 
 
+def _spawn(env: dict[str, str], cwd: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], env=env, cwd=cwd, stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def test_a_second_poller_is_told_polling_is_single_process(
+    replicas: list[Core], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.channels.telegram import POLL_CONFLICT_MESSAGE, TelegramChannel
+
+    async with FakeTelegramApi() as fake:
+        polling = dataclasses.replace(
+            settings, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url
+        )
+        channels = [TelegramChannel(polling, core, poll_timeout=0.5) for core in replicas]
+        for channel in channels:
+            await channel.start()
+        try:
+            await _wait(lambda: any(c.poll_conflicts for c in channels), within=10.0)
+        finally:
+            for channel in channels:
+                await channel.stop()
+        assert fake.poll_conflicts
+        assert POLL_CONFLICT_MESSAGE in caplog.text
+
+
 async def test_sigterm_drains_the_replica_and_exits_0(database_url: str, tmp_path: Path) -> None:
     """The real process in webhook mode: ready, then SIGTERM: /readyz goes 503, it finishes
     and exits 0, its sender lock free for the next replica."""
@@ -456,10 +485,7 @@ async def test_sigterm_drains_the_replica_and_exits_0(database_url: str, tmp_pat
         )
         (tmp_path / "data").mkdir()
         log = (tmp_path / "bot.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"], env=env, cwd=tmp_path / "data",
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        process = _spawn(env, tmp_path / "data", log)
         try:
             async with aiohttp.ClientSession() as http:
 

@@ -72,6 +72,12 @@ class SenderElection:
         self._tasks.append(asyncio.create_task(elector.run(self._stop), name=f"elector-{name}"))
         return elector
 
+    async def leave(self, channel: str) -> None:
+        """Stop taking part for ``channel`` (its channel stopped in this process)."""
+        elector = self.electors.pop(channel, None)
+        if elector is not None:
+            await elector.close()
+
     def is_sender(self, channel: str) -> bool:
         elector = self.electors.get(channel)
         return elector is None or elector.is_leader

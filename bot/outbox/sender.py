@@ -265,7 +265,7 @@ def _soonest(waiting: deque[Claimed], limiter: RateLimiter) -> tuple[int, float]
         if row.recipient in seen:
             continue
         seen.add(row.recipient)
-        wait = limiter.delay(row.recipient)
+        wait = limiter.delay(row.recipient, spacing=row.kind != "reply")
         if wait <= 0:
             return index, 0.0
         if wait < best_wait:
