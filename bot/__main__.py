@@ -82,7 +82,10 @@ async def run_servers(settings: Settings, core: Core, channels: list[Channel]) -
     from bot.web import Readiness, build_web_app, start_web_app
 
     # open_core built the similarity index before handing the core over.
-    readiness = Readiness(index_built=True)
+    readiness = Readiness(
+        index_built=True,
+        sending=lambda: [c.name for c in channels if core.is_sender(c.name)],
+    )
     web_app = build_web_app(core.database, channels, readiness)
     runner = await start_web_app(web_app, settings.http_host, settings.http_port)
     log.info("listening on %s:%s", settings.http_host, settings.http_port)

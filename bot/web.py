@@ -29,6 +29,8 @@ class Readiness:
     channels_started: bool = False
     stopping: bool = False
     head: str | None = None  # the code's newest migration (found once)
+    # The channels this replica is the elected sender for (shown to operators and the bench).
+    sending: Callable[[], list[str]] = lambda: []
 
 
 READINESS_KEY = web.AppKey("readiness", Readiness)
@@ -80,7 +82,7 @@ async def readyz(request: web.Request) -> web.Response:
             reason = f"database at revision {current}, not at head {readiness.head}"
     if reason is not None:
         return web.json_response({"status": "not ready", "reason": reason}, status=503)
-    return web.json_response({"status": "ready"})
+    return web.json_response({"status": "ready", "sending": readiness.sending()})
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -404,7 +404,7 @@ async def test_readyz_is_503_until_the_database_is_at_head(database_url: str) ->
             async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200  # reachable, just not ready
             await upgrade_to_head_async(url)
-            assert await ready() == (200, {"status": "ready"})
+            assert await ready() == (200, {"status": "ready", "sending": []})
             readiness.stopping = True
             status, body = await ready()
             assert status == 503 and body["reason"] == "stopping"
