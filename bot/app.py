@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.config import Settings
@@ -74,6 +74,7 @@ SENT_MARK_DELAY = 0.05
 # elected sender (woken by NOTIFY) to send it before telling the person it did not go out.
 URGENT_WAIT = 5.0
 URGENT_POLL = 0.05
+SERVICE_RUNNING = datetime(1970, 1, 1, tzinfo=UTC)  # "started" before any saved state
 
 
 @dataclass
@@ -220,6 +221,11 @@ class Core:
         channel's sender: only the elected one sends them (see bot/outbox/election.py)."""
         if self.election is not None:
             await self.election.join(channel, self._channel_secret(channel))
+            if not self.is_sender(channel):
+                # Another replica holds the channel: the service went on while this process
+                # restarted, and the questions it asked are on screen. Only a break (the
+                # engine's RESUME_AFTER) shows a question again before taking an answer.
+                self.engine.started_at = SERVICE_RUNNING
         await self.outbox.release_dead_claims()
         total = 0
         while sent := await self.sender.send_due(channel, kinds=("reply",)):
