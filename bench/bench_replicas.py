@@ -416,6 +416,7 @@ class Result:
     p50: float
     p95: float
     counts: dict[str, int] | None = None
+    reply_delays: tuple[float, float] = (0.0, 0.0)  # p50, p95 ms from commit to sent-mark
 
 
 async def one_run(
@@ -479,6 +480,7 @@ async def one_run(
             replicas, len(lat), elapsed, statistics.median(lat) * 1000,
             lat[int(0.95 * (len(lat) - 1))] * 1000,
         )  # fmt: skip
+        result.reply_delays = await reply_delays(url)
         if kill is not None:
             await asyncio.sleep(2.0)  # late duplicates, if any, would arrive now
             result.counts = await failure_counts(url, driver, people)
@@ -516,6 +518,24 @@ async def kill_and_restart(driver: Driver, fleet: list[Replica], total: int, whi
     victim.start()
     await victim.wait_ready(driver.http)
     print(f"  replica {victim.index} ready again after {len(driver.latencies)} updates")
+
+
+async def reply_delays(url: str) -> tuple[float, float]:
+    """From a reply's commit to its sent-mark: where the time goes (ms, p50 and p95)."""
+    from storage.outbox import OutboxMessage
+
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(OutboxMessage.created_at, OutboxMessage.sent_at).where(
+                OutboxMessage.kind == "reply", OutboxMessage.sent_at.is_not(None)
+            )
+        )
+        delays = sorted((sent - created).total_seconds() * 1000 for created, sent in rows)
+    await engine.dispose()
+    if not delays:
+        return (0.0, 0.0)
+    return statistics.median(delays), delays[int(0.95 * (len(delays) - 1))]
 
 
 async def failure_counts(url: str, driver: Driver, people: list[Person]) -> dict[str, int]:
@@ -609,7 +629,9 @@ async def main() -> None:
             print(
                 f"  {result.updates} updates in {result.seconds:.1f} s: "
                 f"{result.updates / result.seconds:.1f} updates/s, "
-                f"p50 {result.p50:.0f} ms, p95 {result.p95:.0f} ms"
+                f"p50 {result.p50:.0f} ms, p95 {result.p95:.0f} ms; a reply's commit to its "
+                f"sent-mark p50 {result.reply_delays[0]:.0f} ms, "
+                f"p95 {result.reply_delays[1]:.0f} ms"
             )
             if result.counts is not None:
                 for label, value in result.counts.items():
