@@ -336,9 +336,7 @@ async def test_two_schedulers_ticking_at_once_queue_each_row_once(
     moment = datetime(2027, 5, 14, 9, 0, tzinfo=WIB).astimezone(UTC)  # 7 days before Design ends
     databases = [Database(database_url), Database(database_url)]
     try:
-        schedulers = [
-            Scheduler(db, settings, OutboxStore(db), lambda: moment) for db in databases
-        ]
+        schedulers = [Scheduler(db, settings, OutboxStore(db), lambda: moment) for db in databases]
         expected = len(await schedulers[0].due(moment))
         assert expected >= 40
         for _round in range(5):
