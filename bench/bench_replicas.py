@@ -257,11 +257,19 @@ class Person:
         self.steps = steps
         self.chat = ""
         self.finished = False
+        self.error: str | None = None
 
     async def run(self) -> None:
+        try:
+            await self._converse()
+        except Exception as exc:
+            # Counted as a conversation not finished; the run goes on.
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+
+    async def _converse(self) -> None:
         inbox = self.driver.inboxes[self.chat]
         for action, value in self.steps:
-            body, key = self.update(action, value)
+            body, key = await self._next_update(inbox, action, value)
             before = len(inbox.times)
             self.driver.sent_count[self.chat] += 1
             started = time.monotonic()
@@ -276,6 +284,22 @@ class Person:
                 return  # never answered: counted as a conversation not finished
             self.driver.latencies.append(inbox.times[before] - started)
         self.finished = True
+
+    async def _next_update(
+        self, inbox: Inbox, action: str, value: str
+    ) -> tuple[tuple[str, bytes, dict[str, str]], str]:
+        """The update for a step; a button waits for the message offering it (an answer in
+        several messages may still be arriving)."""
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while True:
+            try:
+                return self.update(action, value)
+            except LookupError:
+                if time.monotonic() > deadline:
+                    raise
+            inbox.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(inbox.changed.wait(), 1.0)
 
     async def _answered(self, inbox: Inbox, before: int) -> bool:
         deadline = time.monotonic() + STEP_TIMEOUT
@@ -309,12 +333,14 @@ class TelegramPerson(Person):
         else:
             message = self._last_with_buttons()
             data = value
+            if action == "press" and value not in [d for _label, d in message.buttons]:
+                raise LookupError(f"{self.chat}: no {value!r} offered yet")
             if action == "pick":
                 found = [
                     d for label, d in message.buttons if any(v in label for v in value.split("|"))
                 ]
                 if not found:
-                    raise RuntimeError(f"{self.chat}: no {value!r} in {message.buttons}")
+                    raise LookupError(f"{self.chat}: no {value!r} in {message.buttons}")
                 data = found[0]
             payload = fake.callback_update(self.user, message, data)
         update_id = next(fake._update_ids)
@@ -329,7 +355,7 @@ class TelegramPerson(Person):
         for message in reversed(self.driver.inboxes[self.chat].messages):
             if message.buttons:
                 return message  # type: ignore[no-any-return]
-        raise RuntimeError(f"{self.chat} was offered no buttons")
+        raise LookupError(f"{self.chat} was offered no buttons")
 
 
 class WhatsAppPerson(Person):
@@ -368,7 +394,7 @@ class WhatsAppPerson(Person):
                 ):
                     break
             else:
-                raise RuntimeError(f"{self.chat}: no choice {value!r} in {visible_text(offer)}")
+                raise LookupError(f"{self.chat}: no choice {value!r} in {visible_text(offer)}")
             if offer["interactive"]["type"] == "button":
                 payload = load_payload(
                     "interactive_button_reply", BUTTON_ID=choice_id, BUTTON_TITLE=title, **values
@@ -385,7 +411,7 @@ class WhatsAppPerson(Person):
         for message in reversed(self.driver.inboxes[self.chat].messages):
             if message.get("type") == "interactive":
                 return message  # type: ignore[no-any-return]
-        raise RuntimeError(f"{self.chat} was offered no choice")
+        raise LookupError(f"{self.chat} was offered no choice")
 
 
 # -- one run ---------------------------------------------------------------------------------------
@@ -475,6 +501,9 @@ async def one_run(
         elapsed = time.monotonic() - started
         if killer is not None:
             await killer
+        errors = [p.error for p in people if p.error]
+        if errors:
+            print(f"  {len(errors)} conversations broke off, e.g. {errors[:3]}")
         lat = sorted(driver.latencies)
         result = Result(
             replicas, len(lat), elapsed, statistics.median(lat) * 1000,
@@ -620,7 +649,9 @@ async def main() -> None:
         f"{make_url(args.postgres).render_as_string(hide_password=True)}"
     )
     results: list[Result] = []
-    with tempfile.TemporaryDirectory() as workdir:
+    workdir = tempfile.mkdtemp(prefix="bench-replicas-")
+    print(f"replicas' logs in {workdir}")
+    if True:
         for count in counts:
             kill = None if args.kill == "none" or count != 2 else args.kill
             print(f"{count} replica(s){' (one SIGKILLed and restarted)' if kill else ''}:")

@@ -9,6 +9,7 @@ update to another replica.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -86,15 +87,26 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Webhook POSTs handled at once. Each stores its update on a pooled database connection and
+# answers; past this they wait their turn here, not for a connection: a burst of webhooks
+# holding the whole pool would starve the steps in progress (which need a connection to
+# commit, and sometimes a second one), and a redelivered update's store waits for the step
+# that holds its row: together, a pool-wide deadlock that only the pool's timeout broke.
+MAX_CONCURRENT_POSTS = 4
 
 
 def _refuse_when_stopping(readiness: Readiness) -> Callable[..., Awaitable[web.StreamResponse]]:
+    posts = asyncio.Semaphore(MAX_CONCURRENT_POSTS)
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if readiness.stopping and request.method == "POST":
+        if request.method != "POST":
+            return await handler(request)
+        if readiness.stopping:
             # Not stored, so not this replica's to finish: the sender delivers it again.
             return web.json_response({"status": "stopping"}, status=503)
-        return await handler(request)
+        async with posts:
+            return await handler(request)
 
     return middleware
 
