@@ -62,6 +62,11 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
+# pg_locks shows every database's locks: only this one's count (other runs share the server).
+_ADVISORY_LOCKS_HERE = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 WIB = ZoneInfo("Asia/Jakarta")
 ID = Translator("id")
 
@@ -347,9 +352,7 @@ async def test_two_schedulers_ticking_at_once_queue_each_row_once(
             keys = await session.scalar(
                 select(func.count(func.distinct(OutboxMessage.key))).select_from(OutboxMessage)
             )
-            locks = await session.scalar(
-                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
-            )
+            locks = await session.scalar(_ADVISORY_LOCKS_HERE)
         assert rows == keys == expected
         assert locks == 0  # every tick gave its lock back
     finally:
@@ -512,9 +515,7 @@ async def test_sigterm_drains_the_replica_and_exits_0(database_url: str, tmp_pat
     database = Database(database_url)
     try:
         async with database.sessions() as session:
-            locks = await session.scalar(
-                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
-            )
+            locks = await session.scalar(_ADVISORY_LOCKS_HERE)
         assert locks == 0
     finally:
         await database.dispose()
