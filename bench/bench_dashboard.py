@@ -99,7 +99,7 @@ async def measure(url: str, label: str, ideas: int, opds: int, requests: int) ->
         coordinator = await open_session(session, 2, MOMENT, ends)
     port = _free_port()
     settings = Settings(database_url=url, public_url=f"http://127.0.0.1:{port}")
-    app = build_web_app(database, [], settings)
+    app = build_web_app(database, [], settings=settings)
     app[DASHBOARD_KEY].clock = lambda: MOMENT  # the seed's month: its reports are this month's
     runner = await start_web_app(app, "127.0.0.1", port)
     base = f"http://127.0.0.1:{port}"

@@ -79,25 +79,42 @@ async def run_terminal(settings: Settings, core: Core) -> int:
 
 
 async def run_servers(settings: Settings, core: Core, channels: list[Channel]) -> int:
-    from bot.web import build_web_app, start_web_app
+    from bot.web import Readiness, build_web_app, start_web_app
 
-    web_app = build_web_app(core.database, channels, settings)
+    # open_core built the similarity index before handing the core over.
+    readiness = Readiness(
+        index_built=True,
+        sending=lambda: [c.name for c in channels if core.is_sender(c.name)],
+    )
+    web_app = build_web_app(core.database, channels, readiness, settings)
     runner = await start_web_app(web_app, settings.http_host, settings.http_port)
     log.info("listening on %s:%s", settings.http_host, settings.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    started: list[Channel] = []
     try:
         for channel in channels:
+            started.append(channel)
             await channel.start()
             log.info("channel %s started", channel.name)
+        readiness.channels_started = True
         async with background(core):
             await stop.wait()
+            # A graceful stop: /readyz and new webhooks answer 503 from now on, and the
+            # updates in hand are finished (channel.stop) while the outbox sender still
+            # runs; then open_core hands the outbox claims and the sender's lock back.
+            log.info("stopping: finishing the updates in hand")
+            readiness.stopping = True
+            while started:
+                await started.pop().stop()
     finally:
-        for channel in reversed(channels):
-            await channel.stop()
+        readiness.stopping = True
+        while started:
+            await started.pop().stop()
         await runner.cleanup()
+    log.info("stopped")
     return 0
 
 

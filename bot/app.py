@@ -10,11 +10,12 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.broadcasts.progress import BroadcastProgress
 from bot.config import Settings
+from bot.outbox.election import SenderElection
 from bot.outbox.errors import SendError, Transient
 from bot.outbox.limits import UNLIMITED, ChannelLimits
 from bot.outbox.sender import OutboxSender, Port
@@ -71,6 +72,11 @@ REPLY_RETRY = timedelta(seconds=5)
 # would otherwise spend a transaction on every reply. Killed before such a write, the
 # replies are sent again at the next start (at worst twice, never lost).
 SENT_MARK_DELAY = 0.05
+# A one-time code committed on a replica that does not send: how long to wait for the
+# elected sender (woken by NOTIFY) to send it before telling the person it did not go out.
+URGENT_WAIT = 5.0
+URGENT_POLL = 0.05
+SERVICE_RUNNING = datetime(1970, 1, 1, tzinfo=UTC)  # "started" before any saved state
 
 
 @dataclass
@@ -87,7 +93,9 @@ class Core:
     scheduler: Scheduler
     broadcasts: BroadcastProgress
     push: PushSender | None = None  # the digest's signed push, when SASI_BAPPEDA_PUSH_URL is set
+    election: SenderElection | None = None
     _sent: list[int] = field(default_factory=list)
+    _background: set[asyncio.Task[object]] = field(default_factory=set)
     _marking: asyncio.Task[None] | None = None
 
     async def handle(self, incoming: Incoming) -> Outcome:
@@ -98,19 +106,31 @@ class Core:
         step, and a one-time code is sent at once.
         """
         outcome = await self.engine.handle(incoming)
+        if self.election is not None and (outcome.queued or outcome.deliveries):
+            # Another replica sends for these channels: wake it.
+            queued = [incoming.channel] if outcome.queued else []
+            await self.election.notify([*queued, *(d.channel for d in outcome.deliveries)])
         if outcome.deliveries:
             await self._send_urgent(outcome)
         return outcome
+
+    def is_sender(self, channel: str) -> bool:
+        return self.election is None or self.election.is_sender(channel)
 
     async def _send_urgent(self, outcome: Outcome) -> None:
         channels = sorted({d.channel for d in outcome.deliveries})
         for channel in channels:
             await self.sender.send_due(channel, kinds=URGENT_KINDS)
-        failed = [
-            channel
-            for channel in channels
-            if not await self.outbox.all_sent(channel, URGENT_KINDS, outcome.delivery_keys)
-        ]
+        failed = []
+        for channel in channels:
+            waited = 0.0
+            while not await self.outbox.all_sent(channel, URGENT_KINDS, outcome.delivery_keys):
+                if self.is_sender(channel) or waited >= URGENT_WAIT:
+                    failed.append(channel)
+                    break
+                # The elected sender on another replica was woken; it sends at once.
+                await asyncio.sleep(URGENT_POLL)
+                waited += URGENT_POLL
         self.sender.wake(channels)
         for channel in failed:
             # Never a silent drop: whoever caused the message learns it did not go out.
@@ -119,6 +139,8 @@ class Core:
 
     async def replies_sent(self, outcome: Outcome, channel: str, chat: str) -> None:
         """The channel sent ``outcome.replies`` to ``chat``: the outbox row is done."""
+        if outcome.queued:
+            return  # another replica's sender has them
         self.sender.limiter(channel).note(chat, max(1, len(coalesce(outcome.replies))))
         if outcome.reply_id is not None:
             self._sent.append(outcome.reply_id)
@@ -158,12 +180,56 @@ class Core:
         """A channel offers its sending side to the outbox."""
         self.sender.register(port)
 
+    async def leave_election(self, channel: str) -> None:
+        """A channel stopped here: give its sending lock to another replica."""
+        if self.election is not None:
+            await self.election.leave(channel)
+
+    def _channel_secret(self, channel: str) -> str | None:
+        """What names a channel's sending budget: the bot token, the WhatsApp number."""
+        if channel == "telegram":
+            return self.settings.telegram_bot_token
+        if channel == "whatsapp":
+            return self.settings.whatsapp_phone_number_id
+        return None
+
+    def _took_over(self, channel: str) -> None:
+        """Elected sender: the claims of a dead predecessor on this host go out now."""
+        task = asyncio.get_running_loop().create_task(self.outbox.release_dead_claims())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def release(self) -> None:
+        """A graceful stop: hand what this replica holds back to the others."""
+        if self._marking is not None:
+            self._marking.cancel()
+            self._marking = None
+        await self.flush_sent()
+        try:
+            released = await self.outbox.release_mine()
+            if released:
+                log.info("handed %d outbox claims back", released)
+        except Exception:
+            log.exception("could not hand the outbox claims back; their leases expire")
+        if self.election is not None:
+            await self.election.stop()
+
     def register_sender(self, channel: str, sender: Sender) -> None:
         self.sender.register(FunctionPort(channel, sender))
 
     async def resend_unsent_replies(self, channel: str) -> int:
         """At a start, before new messages: the replies a killed predecessor committed but
-        never sent (or never marked sent) go out first, so nobody answers an unseen question."""
+        never sent (or never marked sent) go out first, so nobody answers an unseen question.
+
+        With several replicas, this is also where the replica joins the election for the
+        channel's sender: only the elected one sends them (see bot/outbox/election.py)."""
+        if self.election is not None:
+            await self.election.join(channel, self._channel_secret(channel))
+            if not self.is_sender(channel):
+                # Another replica holds the channel: the service went on while this process
+                # restarted, and the questions it asked are on screen. Only a break (the
+                # engine's RESUME_AFTER) shows a question again before taking an answer.
+                self.engine.started_at = SERVICE_RUNNING
         await self.outbox.release_dead_claims()
         total = 0
         while sent := await self.sender.send_due(channel, kinds=("reply",)):
@@ -210,6 +276,9 @@ async def open_core(
         if similarity is None:
             similarity = await build_similarity_index(database, settings.stem_cache)
         outbox = OutboxStore(database)
+        election: SenderElection | None = None
+        if not database.is_sqlite:
+            election = SenderElection(database, settings.database_url, wake=lambda _c: None)
         engine = Engine(
             database=database,
             similarity=similarity,
@@ -217,6 +286,7 @@ async def open_core(
             timezone=settings.tz,
             clock=clock,
             outbox_worker=outbox.worker,
+            claims_replies=election.is_sender if election is not None else None,
         )
         scheduler = Scheduler(database, settings, outbox, clock)
         core = Core(
@@ -231,9 +301,11 @@ async def open_core(
                 clock=clock,
                 open_hours=scheduler.working_time,
                 compose=scheduler.compose,
+                may_send=election.is_sender if election is not None else None,
             ),
             scheduler=scheduler,
             broadcasts=BroadcastProgress(database, clock=clock),
+            election=election,
         )
         core.broadcasts.wake = core.sender.wake
         core.sender.on_blocked = core.mark_blocked
@@ -241,11 +313,12 @@ async def open_core(
             core.push = PushSender(
                 outbox, settings.bappeda_push_url, settings.bappeda_push_secret, clock=clock
             )
+        if election is not None:
+            election.wake = core.sender.wake
+            election.on_lead = core._took_over
         try:
             yield core
         finally:
-            if core._marking is not None:
-                core._marking.cancel()
-            await core.flush_sent()
+            await core.release()
     finally:
         await database.dispose()

@@ -84,6 +84,11 @@ class Settings:
     follow_up_days: int = 3
     escalation_days: int = 7
     retention_days: int = 90
+    # The channels' overall sending budgets (messages a second per bot token / number):
+    # Telegram's and Meta's defaults; higher only for an account allowed more (and for the
+    # replicas' load test, which measures processing, not Telegram's budget).
+    telegram_per_second: int = 30
+    whatsapp_per_second: int = 80
 
     @property
     def stem_cache(self) -> Path:
@@ -208,6 +213,16 @@ class Settings:
             retention_days=_whole_number(
                 "SASI_RETENTION_DAYS", get("SASI_RETENTION_DAYS"), defaults.retention_days
             ),
+            telegram_per_second=_rate(
+                "TELEGRAM_MESSAGES_PER_SECOND",
+                get("TELEGRAM_MESSAGES_PER_SECOND"),
+                defaults.telegram_per_second,
+            ),
+            whatsapp_per_second=_rate(
+                "WHATSAPP_MESSAGES_PER_SECOND",
+                get("WHATSAPP_MESSAGES_PER_SECOND"),
+                defaults.whatsapp_per_second,
+            ),
         )
 
 
@@ -278,6 +293,18 @@ def _whole_number(name: str, text: str | None, default: int) -> int:
         value = int(text)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number of days, not {text!r}") from exc
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def _rate(name: str, text: str | None, default: int) -> int:
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number of messages, not {text!r}") from exc
     if value < 1:
         raise ConfigError(f"{name} must be at least 1, not {value}")
     return value

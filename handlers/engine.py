@@ -110,6 +110,7 @@ class Engine:
         flows: FlowRegistry | None = None,
         commands: CommandTable | None = None,
         outbox_worker: str | None = None,
+        claims_replies: Callable[[str], bool] | None = None,
     ) -> None:
         from handlers.conversations import build_commands, build_flows
 
@@ -123,6 +124,9 @@ class Engine:
         # Replies are committed as outbox rows claimed by this worker, which sends them
         # right after the commit; None keeps them in memory only (a stand-alone engine).
         self.outbox_worker = outbox_worker
+        # Whether this process sends a channel's replies itself; when it does not (another
+        # replica holds the channel's sending budget), they are committed unclaimed.
+        self.claims_replies: Callable[[str], bool] = claims_replies or (lambda _channel: True)
         self._locks = KeyedLocks()
         self._owners: dict[tuple[str, str], int] = {}
         # A state saved before this moment was saved by an earlier run: its question was
@@ -211,7 +215,7 @@ class Engine:
                 # A group message is not part of the private conversation: leave its
                 # questions and buttons exactly as they were.
                 await self._save_state(session, user_id, state, replies, now)
-            reply_id, delivery_keys = await self._commit_messages(
+            reply_id, delivery_keys, queued = await self._commit_messages(
                 session, user_id, incoming, replies, ctx, now
             )
         # Committed, and the writer queue released: now the work that must follow the commit.
@@ -226,6 +230,7 @@ class Engine:
             deliveries=list(ctx.deliveries),
             reply_id=reply_id,
             delivery_keys=delivery_keys,
+            queued=queued,
         )
 
     async def _commit_messages(
@@ -236,7 +241,7 @@ class Engine:
         replies: list[Reply],
         ctx: StepContext,
         now: datetime,
-    ) -> tuple[int | None, tuple[str, ...]]:
+    ) -> tuple[int | None, tuple[str, ...], bool]:
         """Put the replies and the messages for others in the outbox, in this transaction.
 
         Then a kill after the commit loses neither: the replies are sent again at the next
@@ -264,22 +269,22 @@ class Engine:
         await add_messages(session, messages)
         keys = tuple(m.key for m in messages)
         if not replies or self.outbox_worker is None:
-            return None, keys
-        reply_id = await add_reply(
-            session,
-            NewMessage(
-                key=f"reply:{incoming.channel}:{ref}",
-                kind="reply",
-                channel=incoming.channel,
-                recipient=incoming.reply_to or incoming.sender_id,
-                payload=outbox_payload(replies),
-                due_at=now,
-                user_id=user_id,
-                priority=0,
-            ),
-            self.outbox_worker,
+            return None, keys, False
+        reply = NewMessage(
+            key=f"reply:{incoming.channel}:{ref}",
+            kind="reply",
+            channel=incoming.channel,
+            recipient=incoming.reply_to or incoming.sender_id,
+            payload=outbox_payload(replies),
+            due_at=now,
+            user_id=user_id,
+            priority=0,
         )
-        return reply_id, keys
+        if not self.claims_replies(incoming.channel):
+            await add_messages(session, [reply])
+            return None, keys, True
+        reply_id = await add_reply(session, reply, self.outbox_worker)
+        return reply_id, keys, False
 
     # -- identities and state -------------------------------------------------------------------
 

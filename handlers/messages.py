@@ -150,6 +150,9 @@ class Outcome:
     duplicate: bool = False  # the update was processed before; nothing was done
     reply_id: int | None = None  # the outbox row of ``replies``: mark it sent once sent
     delivery_keys: tuple[str, ...] = ()  # the outbox rows of ``deliveries``
+    # The replies were committed for the elected outbox sender of another replica to send:
+    # the channel must not send them itself.
+    queued: bool = False
 
 
 # -- JSON, for the outbox ----------------------------------------------------------------------

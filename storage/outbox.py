@@ -361,6 +361,24 @@ class OutboxStore:
         ):
             await session.execute(statement)
 
+    async def release_mine(self) -> int:
+        """At a graceful stop: every row this worker claimed and did not finish goes back to
+        pending, for another replica to send now rather than at its lease's end."""
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
+            result = await session.execute(
+                update(_TABLE)
+                .where(
+                    _TABLE.c.state == OutboxState.SENDING.value,
+                    _TABLE.c.claimed_by == self.worker,
+                )
+                .values(state=OutboxState.PENDING.value, claimed_by=None, lease_until=None)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
     async def release_dead_claims(self) -> int:
         """Make the claims of this host's dead workers claimable now, not at lease expiry.
 

@@ -143,7 +143,9 @@ async def test_sign_in_see_filter_open_watch_live_and_sign_out(
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         settings = replace(rig.settings, public_url=base)
-        runner = await start_web_app(build_web_app(database, [], settings), "127.0.0.1", port)
+        runner = await start_web_app(
+            build_web_app(database, [], settings=settings), "127.0.0.1", port
+        )
         try:
             # The link, as Telegram delivered it to Agus.
             await agus.say("/dasbor")

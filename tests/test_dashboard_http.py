@@ -155,7 +155,7 @@ async def _rig(world: World, public_url: str = "http://localhost:8080") -> Async
     core.register_sender("terminal", inbox)
     settings = replace(core.settings, public_url=public_url)
     core.scheduler._dashboard_links.settings = settings  # the composer makes links for it
-    app = build_web_app(core.database, [], settings)
+    app = build_web_app(core.database, [], settings=settings)
     async with TestClient(TestServer(app), cookie_jar=DummyCookieJar()) as client:
         yield Rig(world, client, app, inbox, ideas)
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
 import os
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
@@ -45,7 +47,14 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatMemberStatus
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import Application, ApplicationBuilder, CallbackContext, TypeHandler
 
 from bot.channels.telegram_http import AiohttpRequest, UpdatesRequest
@@ -94,6 +103,11 @@ STORE_RETRY_FIRST = 0.5
 STORE_RETRY_MAX = 30.0
 # How long a stop waits for a polled batch that is still being stored.
 STOP_GRACE = 10.0
+POLL_CONFLICT_MESSAGE = (
+    "another process is polling Telegram with this bot token (409 Conflict): polling is a "
+    "single-process mode. Stop the other poller, or run every replica in webhook mode "
+    "(TELEGRAM_WEBHOOK_URL)."
+)
 
 # Message kinds the core cannot use; the first one present names the message for the core.
 _UNSUPPORTED_KINDS = (
@@ -129,6 +143,10 @@ class TelegramChannel:
             raise ValueError("the Telegram channel needs TELEGRAM_BOT_TOKEN")
         self.settings = settings
         self.core = core
+        if settings.telegram_per_second != TELEGRAM_LIMITS.per_second:
+            self.limits = dataclasses.replace(
+                TELEGRAM_LIMITS, per_second=settings.telegram_per_second
+            )
         self._sleep = sleep
         self._poll_timeout = poll_timeout
         self._webhook_path = _webhook_path(settings.telegram_webhook_url)
@@ -136,6 +154,7 @@ class TelegramChannel:
         self._stopping = asyncio.Event()
         self._accepting = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.poll_conflicts = 0  # 409s: another process polls with this token
         self._fresh()
 
     def _fresh(self) -> None:
@@ -221,8 +240,20 @@ class TelegramChannel:
             await application.updater.start_polling(
                 timeout=timedelta(seconds=self._poll_timeout),
                 allowed_updates=list(ALLOWED_UPDATES),
+                error_callback=self._poll_failed,
             )
         log.info("Telegram channel started (%s)", "webhook" if self._webhook_path else "polling")
+
+    def _poll_failed(self, exc: TelegramError) -> None:
+        """PTB's polling error hook (it retries by itself). A 409 Conflict means another
+        process polls with this token: polling is a single-process mode."""
+        if isinstance(exc, Conflict):
+            self.poll_conflicts += 1
+            if self.poll_conflicts == 1 or self.poll_conflicts % 100 == 0:
+                log.error(POLL_CONFLICT_MESSAGE)
+                print(f"SASI: {POLL_CONFLICT_MESSAGE}", file=sys.stderr, flush=True)
+            return
+        log.error("Telegram polling failed (%s); retrying", exc)
 
     async def stop(self) -> None:
         """Stop receiving, finish every update already taken, then close the bot's sessions.
@@ -252,6 +283,8 @@ class TelegramChannel:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await application.shutdown()
+        # Stopped, it sends nothing more: another replica takes the token's budget.
+        await self.core.leave_election(CHANNEL)
 
     async def idle(self) -> None:
         """Wait until every update taken so far is processed and its replies are sent."""
@@ -448,7 +481,7 @@ class TelegramChannel:
             finally:
                 typing.cancel()
             handled = True
-            if not outcome.duplicate:
+            if not outcome.duplicate and not outcome.queued:
                 await self._answer(target, outcome)
         except Exception as exc:
             # Logged, not re-raised: one bad update must not stop this person's queue.
@@ -479,7 +512,7 @@ class TelegramChannel:
                         update_key=f"{key}:failed",
                     )
                 )
-                if not outcome.duplicate:
+                if not outcome.duplicate and not outcome.queued:
                     await self._answer(chat.id, outcome)
         except Exception:
             log.exception("could not record the failure of Telegram update %s", key)

@@ -15,6 +15,7 @@ instead (:mod:`bot.channels.whatsapp_templates`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -103,6 +104,8 @@ class WhatsAppCore(Protocol):
 
     async def resend_unsent_replies(self, channel: str) -> int: ...
 
+    async def leave_election(self, channel: str) -> None: ...
+
     async def replies_sent(self, outcome: Outcome, channel: str, chat: str) -> None: ...
 
     async def replies_failed(self, outcome: Outcome, sent: int, reason: str) -> None: ...
@@ -173,6 +176,10 @@ class WhatsAppChannel:
         if missing:
             raise ConfigError(f"the WhatsApp channel needs {', '.join(missing)}")
         self._settings = settings
+        if settings.whatsapp_per_second != WHATSAPP_LIMITS.per_second:
+            self.limits = dataclasses.replace(
+                WHATSAPP_LIMITS, per_second=settings.whatsapp_per_second
+            )
         self._core = core
         self._token: str = settings.whatsapp_token or ""
         self._phone_number_id: str = settings.whatsapp_phone_number_id or ""
@@ -264,6 +271,8 @@ class WhatsAppChannel:
             await self._session.close()
         self._session = None
         self._client = None
+        # Stopped, it sends nothing more: another replica takes the number's budget.
+        await self._core.leave_election(CHANNEL)
 
     async def idle(self) -> None:
         """Wait until every stored unit has been processed (tests and orderly shutdown)."""
@@ -438,6 +447,8 @@ class WhatsAppChannel:
         if outcome.duplicate:
             log.info("WhatsApp update %s was processed before", await self._ref(unit.key))
             return
+        if outcome.queued:
+            return  # the replica elected to send for WhatsApp sends them
         await self._answer(message.sender, outcome)
 
     async def _answer(self, to: str, outcome: Outcome) -> None:
@@ -456,7 +467,7 @@ class WhatsAppChannel:
         outcome = await self._core.handle(
             Incoming(channel=CHANNEL, sender_id=sender_id, failed=True, update_key=unit.key)
         )
-        if not outcome.duplicate:
+        if not outcome.duplicate and not outcome.queued:
             await self._send_replies(address, outcome.replies)
 
     async def _incoming(self, message: ParsedMessage, key: str) -> Incoming:

@@ -51,8 +51,12 @@ class RateLimiter:
         self._groups: dict[str, deque[float]] = {}
         self._paused_until = 0.0
 
-    def delay(self, chat: str) -> float:
-        """Seconds to wait before a send to ``chat`` (0: now)."""
+    def delay(self, chat: str, *, spacing: bool = True) -> float:
+        """Seconds to wait before a send to ``chat`` (0: now).
+
+        ``spacing=False`` for a reply to a person's own message: it skips the per-chat
+        spacing (the channels send those straight after the commit without it, and
+        Telegram allows a reply burst in a chat), but counts against the overall budget."""
         now = self._clock()
         wait = max(0.0, self._paused_until - now)
         limits = self.limits
@@ -73,7 +77,7 @@ class RateLimiter:
                     sent.popleft()
                 if len(sent) >= (limits.group_per_minute or 0):
                     wait = max(wait, sent[0] + window - now)
-        elif limits.per_chat_seconds:
+        elif limits.per_chat_seconds and spacing:
             last = self._chat_last.get(chat)
             if last is not None:
                 wait = max(wait, last + limits.per_chat_seconds * (1 + MARGIN) - now)

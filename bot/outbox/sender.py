@@ -78,8 +78,12 @@ class OutboxSender:
         compose: Compose | None = None,
         on_blocked: Callable[[str, str], Awaitable[None]] | None = None,
         poll_seconds: float = POLL_SECONDS,
+        may_send: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
+        # Whether this process sends for a channel now (one replica per token, see
+        # bot/outbox/election.py); the others leave the rows to it.
+        self.may_send: Callable[[str], bool] = may_send or (lambda _channel: True)
         self.clock = clock
         self._open_hours = open_hours
         self.compose = compose
@@ -133,7 +137,7 @@ class OutboxSender:
     async def send_due(self, channel: str, kinds: Sequence[str] | None = None) -> int:
         """One pass: claim the due rows of ``channel`` and send them; how many were claimed."""
         port = self.ports.get(channel)
-        if port is None:
+        if port is None or not self.may_send(channel):
             return 0
         limits = port.limits
         batch = max(10, 2 * limits.per_second) if limits.per_second else 200
@@ -279,7 +283,7 @@ def _soonest(waiting: deque[Claimed], limiter: RateLimiter) -> tuple[int, float]
         if row.recipient in seen:
             continue
         seen.add(row.recipient)
-        wait = limiter.delay(row.recipient)
+        wait = limiter.delay(row.recipient, spacing=row.kind != "reply")
         if wait <= 0:
             return index, 0.0
         if wait < best_wait:

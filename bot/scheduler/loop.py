@@ -1,7 +1,9 @@
 """The scheduler's tick: what is due now goes into the outbox, old rows go out of it.
 
-It runs in every process (a tick computes the same keys wherever it runs, and the outbox
-refuses a key it holds), once a minute by default, and is cheap when nothing is due.
+It runs in every process, once a minute by default, and is cheap when nothing is due. With
+several replicas on one PostgreSQL, a tick runs under an advisory lock: a replica that finds
+another one ticking skips its turn, so the due rows are computed once. (The outbox would
+refuse a key it holds anyway; the lock saves the other replicas the computation.)
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+
+from sqlalchemy import text
 
 from bot.calendar.working_time import WorkingTime, load_working_time
 from bot.config import Settings
@@ -26,6 +30,7 @@ from bot.scheduler.digest import (
 )
 from bot.scheduler.due import Due, DueComputation, as_messages
 from storage.db import Database
+from storage.leader import lock_key
 from storage.outbox import Claimed, OutboxStore, add_messages
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,9 @@ HOUSEKEEPING_EVERY = timedelta(hours=1)
 # Once a week's digest is queued, its recipients are looked at again this often (a Bappeda
 # officer appointed later that week still gets it), not at every tick.
 DIGEST_RECHECK = timedelta(hours=1)
+TICK_LOCK = lock_key("scheduler-tick")
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 
 
 class Scheduler:
@@ -57,6 +65,7 @@ class Scheduler:
         self._hours: tuple[datetime, WorkingTime] | None = None
         self._last_housekeeping: datetime | None = None
         self._digest_checked: tuple[str, datetime] | None = None
+        self.skipped = 0  # ticks left to another replica
 
     def now(self) -> datetime:
         return self.clock()
@@ -85,7 +94,23 @@ class Scheduler:
             return await computation.run(include_existing=include_existing)
 
     async def tick(self) -> int:
-        """Add what is due now to the outbox; returns how many rows were new."""
+        """Add what is due now to the outbox; returns how many rows were new (0 when another
+        replica is ticking right now)."""
+        if self.database.is_sqlite:
+            return await self._tick()
+        async with self.database.engine.connect() as conn:
+            if not await conn.scalar(_TRY_LOCK, {"key": TICK_LOCK}):
+                self.skipped += 1
+                return 0
+            try:
+                return await self._tick()
+            finally:
+                # A session lock outlives the transaction: given back before the pool reuses
+                # the connection (a broken connection took the lock with it).
+                await conn.execute(_UNLOCK, {"key": TICK_LOCK})
+                await conn.commit()
+
+    async def _tick(self) -> int:
         now = self.now()
         found = await self.due(now)
         added = 0

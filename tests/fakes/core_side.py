@@ -18,6 +18,9 @@ class ChannelSide:
     async def resend_unsent_replies(self, channel: str) -> int:
         return 0
 
+    async def leave_election(self, channel: str) -> None:
+        return None
+
     async def replies_sent(self, outcome: Any, channel: str, chat: str) -> None:
         return None
 

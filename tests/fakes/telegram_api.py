@@ -228,6 +228,11 @@ class FakeTelegramApi:
         self.blocked: set[int] = set()
         self._chats: dict[int, dict[str, Any]] = {}
         self._pending: list[dict[str, Any]] = []  # updates not yet confirmed through getUpdates
+        # Telegram serves one long poll per token: a newer getUpdates ends the one waiting
+        # with 409 Conflict (two processes polling one bot).
+        self._polls = itertools.count(1)
+        self._current_poll = 0
+        self.poll_conflicts = 0
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
@@ -663,15 +668,27 @@ class FakeTelegramApi:
         offset = params.get("offset")
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
+        poll = self._current_poll = next(self._polls)
+        self._notify()  # a poll waiting below learns it was overtaken
         if offset is not None:
             # Offset confirms every update before it: they are never sent again.
             self._pending = [u for u in self._pending if u["update_id"] >= int(offset)]
         if not self._pending and timeout > 0:
             try:
                 async with asyncio.timeout(timeout):
-                    await self._wait_until(lambda: bool(self._pending))
+                    await self._wait_until(
+                        lambda: bool(self._pending) or self._current_poll != poll
+                    )
             except TimeoutError:
                 pass
+        if self._current_poll != poll:
+            self.poll_conflicts += 1
+            raise ApiError(
+                409,
+                "Conflict: terminated by other getUpdates request; make sure that only one "
+                "bot instance is running",
+                bot_bug=False,
+            )
         return self._pending[:limit]
 
     def _set_webhook(self, params: dict[str, Any], _files: dict[str, Any]) -> bool:
