@@ -63,9 +63,10 @@ import numpy as np
 
 from bot.similarity.normalize import Normalizer
 from bot.similarity.parallel import read_and_stem
+from bot.similarity.semantic import SemanticConcepts
 from handlers.ports import SimilarityService, SimilarMatch
 
-DEFAULT_THRESHOLD = 23.0
+DEFAULT_THRESHOLD = 19.0
 # Documents per numpy batch when (re)building postings: bounds the temporary arrays (a
 # few MB each), so the peak of a rebuild stays near the size of the index itself.
 # Postings are placed by document frequency, so smaller batches cost almost no time.
@@ -87,7 +88,7 @@ class ScoringParams:
     desc_weight: float = 1.0
     # Information a document needs before it can score fully, in units of the idf of
     # a term seen in one document.
-    info_floor: float = 3.0
+    info_floor: float = 3.5
     confidence_power: float = 1.0
     # Show a runner-up only when it scores at least this share of the best match: a
     # clear winner followed by topic neighbours is the usual way suggestions cry wolf.
@@ -156,6 +157,7 @@ class SimilarityIndex:
         normalizer: Normalizer | None = None,
         params: ScoringParams | None = None,
         stem_cache: Path | None = None,
+        semantic: SemanticConcepts | None = None,
     ) -> None:
         """``stem_cache``: optional file where stems are kept between restarts; PySastrawi
         costs ~0.6 ms per new word, so a cold rebuild of a large directory spends most of
@@ -164,6 +166,8 @@ class SimilarityIndex:
         self.threshold = threshold
         self.normalizer = normalizer if normalizer is not None else Normalizer()
         self.params = params if params is not None else ScoringParams()
+        # Learned concepts (bot/similarity/semantic.py), added to each description.
+        self.semantic = semantic if semantic is not None else SemanticConcepts()
         self._stem_cache_path = stem_cache
         if stem_cache is not None:
             self.normalizer.load_stems(stem_cache)
@@ -184,6 +188,7 @@ class SimilarityIndex:
         self._slots: dict[str, int] = {}
         self._slot_ids: list[str | None] = []
         self._records: list[array[int] | None] = []
+        self._concept_of: dict[int, int] = {}  # term id -> its concept's term id, or -1
         self._snap_n = 0
         self._changes = 0
         self._rare_idf = 1.0
@@ -198,7 +203,7 @@ class SimilarityIndex:
         """Register a term (called by ``_term_ids`` on a miss); returns its id."""
         tid = len(self._terms)
         self._terms.append(term)
-        self._bf.append(self.normalizer.term_factor(term))
+        self._bf.append(self._term_factor(term))
         self._df.append(0)
         # Unknown to the IDF snapshot: weighted as a rare term until the next refresh.
         self._tw.append(self._rare_idf * self._bf[tid])
@@ -206,6 +211,25 @@ class SimilarityIndex:
         self._post_w.append(array("f"))
         self._max_w.append(0.0)
         return tid
+
+    def _term_factor(self, term: str) -> float:
+        if SemanticConcepts.is_concept(term):
+            return self.semantic.weight
+        return self.normalizer.term_factor(term)
+
+    def _concept_ids(self, rec: Iterable[int]) -> list[int]:
+        """Term ids of the concept tokens of a record's terms (text order)."""
+        cache = self._concept_of
+        out: list[int] = []
+        for tid in rec:
+            cid = cache.get(tid)
+            if cid is None:
+                concept = self.semantic.concept(self._terms[tid])
+                cid = self._term_ids[concept] if concept is not None else -1
+                cache[tid] = cid
+            if cid >= 0:
+                out.append(cid)
+        return out
 
     def _snapshot(self) -> None:
         """Freeze IDF from the current document frequencies (BM25-style smoothing)."""
@@ -281,13 +305,14 @@ class SimilarityIndex:
                 tid = known.get(term)
                 if tid is None:
                     tid = placeholder.setdefault(term, -1 - len(placeholder))
-                    base = self._rare_idf * norm.term_factor(term)
+                    base = self._rare_idf * self._term_factor(term)
                 else:
                     base = self._tw[tid]
                 out[tid] = base * _log_tf(tf)
             return out
 
         name_t, desc_t = norm.field_terms(name, description)
+        desc_t += self.semantic.tokens(name_t + desc_t)
         vec = self._combine(weights(name_t), weights(desc_t))
         return {tid: w for tid, w in vec.items() if tid >= 0}
 
@@ -297,6 +322,8 @@ class SimilarityIndex:
         term_id = self._term_ids.__getitem__
         name_t, desc_t = self.normalizer.field_terms(name, description)
         rec = _record(map(term_id, name_t), map(term_id, desc_t))
+        if len(self.semantic):
+            rec.extend(self._concept_ids(rec[1:]))
         slot = len(self._slot_ids)
         self._slots[doc_id] = slot
         self._slot_ids.append(doc_id)
@@ -353,6 +380,7 @@ class SimilarityIndex:
                 slots = self._slots
                 slot_ids = self._slot_ids
                 records = self._records
+                with_concepts = len(self.semantic) > 0
                 row = 0
                 for flat, lengths in encoder.records(self._term_ids.__getitem__):
                     block = array("i", flat.tobytes())
@@ -365,7 +393,10 @@ class SimilarityIndex:
                             slot_ids[slots[doc_id]] = None
                         slots[doc_id] = len(slot_ids)
                         slot_ids.append(doc_id)
-                        records.append(block[start:end])
+                        rec = block[start:end]
+                        if with_concepts:
+                            rec.extend(self._concept_ids(rec[1:]))
+                        records.append(rec)
                         start = end
                 del doc_ids, encoder
                 self._reweight()
