@@ -219,17 +219,28 @@ class SimilarityIndex:
 
     def _concept_ids(self, rec: Iterable[int]) -> list[int]:
         """Term ids of the concept tokens of a record's terms (text order)."""
-        cache = self._concept_of
-        out: list[int] = []
-        for tid in rec:
-            cid = cache.get(tid)
-            if cid is None:
-                concept = self.semantic.concept(self._terms[tid])
-                cid = self._term_ids[concept] if concept is not None else -1
-                cache[tid] = cid
-            if cid >= 0:
-                out.append(cid)
+        return [cid for cid in map(self._concept_id, rec) if cid >= 0]
+
+    def _concept_map(self, known: np.ndarray) -> np.ndarray:
+        """``known`` extended to every current term id: term id -> concept term id, or
+        -1 (the vectorised ``_concept_ids`` of a rebuild)."""
+        n = len(self._terms)
+        if len(known) >= n:
+            return known
+        extra = [cid if cid >= 0 else -1 for cid in map(self._concept_id, range(len(known), n))]
+        # Registering concept terms added ids; they have no concept themselves.
+        out = np.full(len(self._terms), -1, dtype=np.int32)
+        out[: len(known)] = known
+        out[len(known) : n] = extra
         return out
+
+    def _concept_id(self, tid: int) -> int:
+        cid = self._concept_of.get(tid)
+        if cid is None:
+            concept = self.semantic.concept(self._terms[tid])
+            cid = self._term_ids[concept] if concept is not None else -1
+            self._concept_of[tid] = cid
+        return cid
 
     def _snapshot(self) -> None:
         """Freeze IDF from the current document frequencies (BM25-style smoothing)."""
@@ -381,9 +392,15 @@ class SimilarityIndex:
                 slot_ids = self._slot_ids
                 records = self._records
                 with_concepts = len(self.semantic) > 0
+                cmap = np.zeros(0, dtype=np.int32)
                 row = 0
                 for flat, lengths in encoder.records(self._term_ids.__getitem__):
                     block = array("i", flat.tobytes())
+                    if with_concepts:
+                        cmap = self._concept_map(cmap)
+                        # Concept id of every slot of the block (headers are looked up
+                        # too and skipped below); -1 where a term has no concept.
+                        ext = np.take(cmap, np.asarray(flat, dtype=np.int64), mode="clip")
                     start = 0
                     for end in np.cumsum(lengths).tolist():
                         doc_id = doc_ids[row]
@@ -395,7 +412,8 @@ class SimilarityIndex:
                         slot_ids.append(doc_id)
                         rec = block[start:end]
                         if with_concepts:
-                            rec.extend(self._concept_ids(rec[1:]))
+                            c = ext[start + 1 : end]
+                            rec.frombytes(c[c >= 0].tobytes())
                         records.append(rec)
                         start = end
                 del doc_ids, encoder
