@@ -109,7 +109,9 @@ def main() -> int:
         w.writerow(["row", *FIELDS])
         for r in out:
             w.writerow([r["row"], *(r[k] for k in FIELDS)])
-    with (REAL / "real_innovations_collected_groups.tsv").open("w", encoding="utf-8", newline="") as f:
+    with (REAL / "real_innovations_collected_groups.tsv").open(
+        "w", encoding="utf-8", newline=""
+    ) as f:
         w = csv.writer(f, **kw)
         w.writerow(["group_id", "title", "rows", "strength"])
         w.writerows(lines)

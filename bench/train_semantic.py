@@ -36,7 +36,9 @@ EXTRA = ROOT / "bench" / "semantic_extra.txt"
 
 def training_texts() -> list[tuple[str, str]]:
     texts = [(r["name"], r["description"]) for r in load_table(DATA / "similarity_devset.tsv")]
-    real = load_judged(SHARED / "real_innovations_dev.tsv", SHARED / "real_innovations_dev_groups.tsv")
+    real = load_judged(
+        SHARED / "real_innovations_dev.tsv", SHARED / "real_innovations_dev_groups.tsv"
+    )
     texts += [(r["name"], r["description"]) for r in real.rows]
     coll = load_judged(
         DATA / "real" / "real_innovations_collected.tsv",

@@ -34,13 +34,19 @@ def tune_sets() -> list[tuple[str, list[dict[str, str]], object]]:
     for i, r in enumerate(dev):
         r.setdefault("id", str(i + 1))
     groups = {r["id"]: r["group"] or f"_row{r['id']}" for r in dev}
-    real = load_judged(SHARED / "real_innovations_dev.tsv", SHARED / "real_innovations_dev_groups.tsv")
+    real = load_judged(
+        SHARED / "real_innovations_dev.tsv", SHARED / "real_innovations_dev_groups.tsv"
+    )
     coll = load_judged(
         DATA / "real" / "real_innovations_collected.tsv",
         DATA / "real" / "real_innovations_collected_groups.tsv",
     )
     tune = coll.subset(r["id"] for r in coll.rows if split_of(r) == "tune")
-    return [("devset", dev, groups), ("real dev", real.rows, real), ("collected tune", tune.rows, tune)]
+    return [
+        ("devset", dev, groups),
+        ("real dev", real.rows, real),
+        ("collected tune", tune.rows, tune),
+    ]
 
 
 def shown_for(rows: list[dict[str, str]], index: SimilarityIndex) -> dict[str, list[str]]:
@@ -58,8 +64,13 @@ def judge(judged: object, shown: dict[str, list[str]]) -> Metrics:
     return evaluate(shown, judged)
 
 
-def run(threshold: float, params: ScoringParams, sets: list, failures: bool = False,
-        failures_of: tuple[str, ...] = ("collected tune", "real dev")) -> list[Metrics]:
+def run(
+    threshold: float,
+    params: ScoringParams,
+    sets: list,
+    failures: bool = False,
+    failures_of: tuple[str, ...] = ("collected tune", "real dev"),
+) -> list[Metrics]:
     out = []
     for label, rows, judged in sets:
         index = SimilarityIndex(threshold=threshold, params=params)
@@ -76,8 +87,12 @@ def run(threshold: float, params: ScoringParams, sets: list, failures: bool = Fa
                 wrong = [g for g in got if judged.label(q, g) == -1]
                 missed = q in partners and not any(judged.label(q, g) == 1 for g in got)
                 if wrong or missed or (q not in judged.grouped and got):
-                    print(f"- [{label}] {by_id[q]['name']!r}: shown {[by_id[g]['name'] for g in got]}"
-                          f"{' MISSED ' + str([by_id[p]['name'] for p in partners[q]]) if missed else ''}")
+                    names = [by_id[g]["name"] for g in got]
+                    lost = [by_id[p]["name"] for p in partners.get(q, ())] if missed else []
+                    print(
+                        f"- [{label}] {by_id[q]['name']!r}: shown {names}"
+                        + (f" MISSED {lost}" if missed else "")
+                    )
     return out
 
 
@@ -94,7 +109,8 @@ def main(argv: list[str]) -> int:
     base = ScoringParams()
     print("sets: devset, real dev, collected tune; each precision/recall/quiet")
     ms = run(DEFAULT_THRESHOLD, base, sets, args.failures)
-    print(f"shipped thr={DEFAULT_THRESHOLD} {base}: {fmt(ms)}  worst={min(m.balanced for m in ms):.3f}")
+    worst = min(m.balanced for m in ms)
+    print(f"shipped thr={DEFAULT_THRESHOLD} {base}: {fmt(ms)}  worst={worst:.3f}")
     if args.grid:
         rows = []
         for thr, nw, floor, rel in itertools.product(

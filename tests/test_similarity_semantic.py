@@ -43,7 +43,11 @@ def test_shipped_concepts_load() -> None:
 
 def test_concepts_link_different_words_and_weight_zero_turns_them_off() -> None:
     a, b = _concept_pair()
-    docs = [("1", "Satu", f"{a} kuda merah"), ("2", "Dua", "sapi hijau biru"), ("3", "Tiga", "kambing")]
+    docs = [
+        ("1", "Satu", f"{a} kuda merah"),
+        ("2", "Dua", "sapi hijau biru"),
+        ("3", "Tiga", "kambing"),
+    ]
 
     def score(weight: float) -> float:
         index = SimilarityIndex(threshold=0.0, semantic=SemanticConcepts(weight=weight))
@@ -56,7 +60,9 @@ def test_concepts_link_different_words_and_weight_zero_turns_them_off() -> None:
 
 
 def test_indexed_search_equals_exhaustive_and_upsert_equals_rebuild_with_concepts() -> None:
-    coll = load_judged(REAL / "real_innovations_collected.tsv", REAL / "real_innovations_collected_groups.tsv")
+    coll = load_judged(
+        REAL / "real_innovations_collected.tsv", REAL / "real_innovations_collected_groups.tsv"
+    )
     docs = [(r["id"], r["name"], r["description"]) for r in coll.rows[:80]]
     built = SimilarityIndex()
     built.rebuild(docs)
@@ -77,7 +83,9 @@ def _names(path: Path) -> list[str]:
 
 
 # Entries named after the generic service they run (a lexicon word by right).
-GENERIC_NAMES = frozenset({"e-surat", "online single submission", "samsat online", "tapping box", "tnde"})
+GENERIC_NAMES = frozenset(
+    {"e-surat", "online single submission", "samsat online", "tapping box", "tnde"}
+)
 
 
 def test_lexicon_lists_no_entry_names() -> None:
@@ -93,17 +101,23 @@ def test_lexicon_lists_no_entry_names() -> None:
     names = _names(REAL / "real_innovations_collected.tsv")
     if (SHARED / "real_innovations_dev.tsv").is_file():
         names += _names(SHARED / "real_innovations_dev.tsv")
-    clash = [n for n in names if re.sub(r"\s*\(.*\)$", "", n).strip().lower() in forms - GENERIC_NAMES]
+    clash = [
+        n for n in names if re.sub(r"\s*\(.*\)$", "", n).strip().lower() in forms - GENERIC_NAMES
+    ]
     assert not clash, clash
 
 
 def test_collected_set_is_built_from_its_sources_and_split() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "build_real_collected.py"), "--check"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
-    coll = load_judged(REAL / "real_innovations_collected.tsv", REAL / "real_innovations_collected_groups.tsv")
+    coll = load_judged(
+        REAL / "real_innovations_collected.tsv", REAL / "real_innovations_collected_groups.tsv"
+    )
     assert len(coll.rows) >= 190 and all(r["source_url"].startswith("http") for r in coll.rows)
     parts = [split_of(r) for r in coll.rows]
     assert parts.count("held-out") >= 60 and parts.count("tune") >= 120
