@@ -35,13 +35,13 @@ def _floor(precision: float, recall: float, quiet: float) -> Metrics:
     return Metrics(precision, recall, quiet, shown=0, with_partner=0, without_partner=0)
 
 
-DEVSET_FLOOR = _floor(precision=0.81, recall=0.96, quiet=0.82)
-REAL_DEV_FLOOR = _floor(precision=0.84, recall=0.80, quiet=0.85)
+DEVSET_FLOOR = _floor(precision=0.82, recall=0.98, quiet=0.80)
+REAL_DEV_FLOOR = _floor(precision=0.83, recall=0.77, quiet=0.84)
 # Collected entries (198): the tune part (130) was tuned on, the held-out part (68, 38
 # queries with a partner, 12 without) never. These are the levels reached, not the
-# issue's targets: held-out quiet is 0.667 (8 of 12), under the 0.70 asked for.
-TUNE_FLOOR = _floor(precision=0.88, recall=0.92, quiet=0.79)
-HELD_OUT_FLOOR = _floor(precision=0.87, recall=0.85, quiet=0.66)
+# issue's targets: held-out recall is 0.816 (31 of 38), under the 0.85 asked for.
+TUNE_FLOOR = _floor(precision=0.88, recall=0.88, quiet=0.79)
+HELD_OUT_FLOOR = _floor(precision=0.90, recall=0.80, quiet=0.74)
 
 
 def _shown(rows: Sequence[dict[str, str]]) -> dict[str, list[str]]:

@@ -66,7 +66,7 @@ from bot.similarity.parallel import read_and_stem
 from bot.similarity.semantic import SemanticConcepts
 from handlers.ports import SimilarityService, SimilarMatch
 
-DEFAULT_THRESHOLD = 19.0
+DEFAULT_THRESHOLD = 23.0
 # Documents per numpy batch when (re)building postings: bounds the temporary arrays (a
 # few MB each), so the peak of a rebuild stays near the size of the index itself.
 # Postings are placed by document frequency, so smaller batches cost almost no time.
@@ -88,7 +88,7 @@ class ScoringParams:
     desc_weight: float = 1.0
     # Information a document needs before it can score fully, in units of the idf of
     # a term seen in one document.
-    info_floor: float = 3.5
+    info_floor: float = 3.0
     confidence_power: float = 1.0
     # Show a runner-up only when it scores at least this share of the best match: a
     # clear winner followed by topic neighbours is the usual way suggestions cry wolf.

@@ -21,7 +21,7 @@ from pathlib import Path
 CONCEPTS_FILE = Path(__file__).resolve().parent / "semantic_concepts.tsv"
 # Concept tokens cannot be produced by the text pipeline (it folds text to ASCII words).
 PREFIX = "≈"
-DEFAULT_WEIGHT = 0.2
+DEFAULT_WEIGHT = 0.15
 
 
 @dataclass
