@@ -93,22 +93,30 @@ def judged_sets() -> list[LabelledSet]:
     if not REAL_DEV.is_file():
         raise SystemExit(f"bench: {REAL_DEV} is missing (the shared real development set)")
     real = load_judged(REAL_DEV, REAL_DEV_GROUPS)
-    out.append(LabelledSet("real dev set (../shared/data)", real.rows,
-                           lambda s: evaluate_judged(s, real)))
+    out.append(
+        LabelledSet("real dev set (../shared/data)", real.rows, lambda s: evaluate_judged(s, real))
+    )
     if COLLECTED.is_file():
         collected = load_judged(COLLECTED, COLLECTED_GROUPS)
         for part in ("tune", "held-out"):
             sub = collected.subset(r["id"] for r in collected.rows if split_of(r) == part)
-            out.append(LabelledSet(f"collected, {part} part (tests/data/real)", sub.rows,
-                                   lambda s, sub=sub: evaluate_judged(s, sub)))
+            out.append(
+                LabelledSet(
+                    f"collected, {part} part (tests/data/real)",
+                    sub.rows,
+                    lambda s, sub=sub: evaluate_judged(s, sub),
+                )
+            )
     return out
 
 
 def run_set(ls: LabelledSet, dsn: str | None) -> tuple[Metrics, list[tuple[str, Metrics]]]:
     rows, judge = ls.rows, ls.judge
     m0 = judge({})
-    print(f"{ls.label}: {len(rows)} entries, {m0.with_partner} queries with a same-idea "
-          f"partner, {m0.without_partner} in no group")
+    print(
+        f"{ls.label}: {len(rows)} entries, {m0.with_partner} queries with a same-idea "
+        f"partner, {m0.without_partner} in no group"
+    )
     t0 = time.perf_counter()
     thr, shown = sasi_shown(rows)
     sasi = judge(shown)
@@ -126,19 +134,22 @@ def run_set(ls: LabelledSet, dsn: str | None) -> tuple[Metrics, list[tuple[str, 
         try:
             scored = asyncio.run(baselines.decidim_trigram(rows, dsn))
         except Exception as exc:  # any connection or extension failure means "skipped"
-            print(f"  {'Decidim pg_trgm':<50} skipped: PostgreSQL/pg_trgm not available "
-                  f"({type(exc).__name__})")
+            print(
+                f"  {'Decidim pg_trgm':<50} skipped: PostgreSQL/pg_trgm not available "
+                f"({type(exc).__name__})"
+            )
         else:
             fixed = {q: [d for d, s in ms if s >= 25.0][:LIMIT] for q, ms in scored.items()}
-            print(line("Decidim pg_trgm GREATEST(title,body) (as shipped)", "25.0",
-                       judge(fixed)))
+            print(line("Decidim pg_trgm GREATEST(title,body) (as shipped)", "25.0", judge(fixed)))
             bthr, m = best_threshold_by(scored, judge, LIMIT)
             print(line("Decidim pg_trgm GREATEST(title,body) (best)", f"{bthr:.1f}", m))
             results.append(("Decidim pg_trgm", m))
     for label, m in results:
         ahead = sasi.balanced - m.balanced
-        print(f"  SASI worst figure {sasi.balanced:.3f} vs {label} {m.balanced:.3f}: "
-              f"{'ahead' if ahead > 0 else 'NOT ahead'} by {ahead:+.3f}")
+        print(
+            f"  SASI worst figure {sasi.balanced:.3f} vs {label} {m.balanced:.3f}: "
+            f"{'ahead' if ahead > 0 else 'NOT ahead'} by {ahead:+.3f}"
+        )
     print(f"  (SASI check of {len(rows)} entries: {elapsed:.2f} s, index build included)")
     print()
     return sasi, results
@@ -155,17 +166,23 @@ def main(argv: list[str]) -> int:
     else:
         sets = [grouped_set("project devset (tests/data/similarity_devset.tsv)", DEVSET)]
         sets += judged_sets()
-    print(f"what a submitter sees: at most {LIMIT} ideas per query, each entry against all "
-          "others; (best) = baseline at its best threshold in hindsight on that set")
-    print(f"  {'method':<50} {'threshold':>9} {'precision':>9} {'recall':>7} {'quiet':>6} "
-          f"{'F1':>6} {'shown':>6}")
+    print(
+        f"what a submitter sees: at most {LIMIT} ideas per query, each entry against all "
+        "others; (best) = baseline at its best threshold in hindsight on that set"
+    )
+    print(
+        f"  {'method':<50} {'threshold':>9} {'precision':>9} {'recall':>7} {'quiet':>6} "
+        f"{'F1':>6} {'shown':>6}"
+    )
     print()
     for ls in sets:
         sasi, _ = run_set(ls, None if args.no_pg else args.dsn)
         if "held-out" in ls.label:
             met = sasi.precision >= 0.8 and sasi.recall >= 0.85 and sasi.quiet >= 0.7
-            print(f"issue 13 targets on the held-out part (precision>=0.80 recall>=0.85 "
-                  f"quiet>=0.70): {'met' if met else 'NOT met'}")
+            print(
+                f"issue 13 targets on the held-out part (precision>=0.80 recall>=0.85 "
+                f"quiet>=0.70): {'met' if met else 'NOT met'}"
+            )
     return 0
 
 

@@ -5,7 +5,10 @@ Scoring model
 Each document has a *name* and a *description*, normalised separately
 (:mod:`bot.similarity.normalize`). A field becomes a TF-IDF vector: weight
 ``(1 + ln tf) * idf * boilerplate_factor``, where ``idf`` comes from the whole corpus, so
-words every entry shares ("pelayanan", an agency type) count for little.
+words every entry shares ("pelayanan", an agency type) count for little. The description
+also carries the learned concept tokens of the document's terms
+(:mod:`bot.similarity.semantic`) at a fraction of a word's weight, so different words for
+one thing still meet; they are ordinary terms for everything below.
 
 Each field vector is unit-normalised on its own, so a long description cannot drown a
 telling name, and the document vector is ``a_name * name + a_desc * desc`` normalised
