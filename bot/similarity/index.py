@@ -5,7 +5,10 @@ Scoring model
 Each document has a *name* and a *description*, normalised separately
 (:mod:`bot.similarity.normalize`). A field becomes a TF-IDF vector: weight
 ``(1 + ln tf) * idf * boilerplate_factor``, where ``idf`` comes from the whole corpus, so
-words every entry shares ("pelayanan", an agency type) count for little.
+words every entry shares ("pelayanan", an agency type) count for little. The description
+also carries the learned concept tokens of the document's terms
+(:mod:`bot.similarity.semantic`) at a fraction of a word's weight, so different words for
+one thing still meet; they are ordinary terms for everything below.
 
 Each field vector is unit-normalised on its own, so a long description cannot drown a
 telling name, and the document vector is ``a_name * name + a_desc * desc`` normalised
@@ -63,6 +66,7 @@ import numpy as np
 
 from bot.similarity.normalize import Normalizer
 from bot.similarity.parallel import read_and_stem
+from bot.similarity.semantic import SemanticConcepts
 from handlers.ports import SimilarityService, SimilarMatch
 
 DEFAULT_THRESHOLD = 23.0
@@ -156,6 +160,7 @@ class SimilarityIndex:
         normalizer: Normalizer | None = None,
         params: ScoringParams | None = None,
         stem_cache: Path | None = None,
+        semantic: SemanticConcepts | None = None,
     ) -> None:
         """``stem_cache``: optional file where stems are kept between restarts; PySastrawi
         costs ~0.6 ms per new word, so a cold rebuild of a large directory spends most of
@@ -164,6 +169,8 @@ class SimilarityIndex:
         self.threshold = threshold
         self.normalizer = normalizer if normalizer is not None else Normalizer()
         self.params = params if params is not None else ScoringParams()
+        # Learned concepts (bot/similarity/semantic.py), added to each description.
+        self.semantic = semantic if semantic is not None else SemanticConcepts()
         self._stem_cache_path = stem_cache
         if stem_cache is not None:
             self.normalizer.load_stems(stem_cache)
@@ -184,6 +191,7 @@ class SimilarityIndex:
         self._slots: dict[str, int] = {}
         self._slot_ids: list[str | None] = []
         self._records: list[array[int] | None] = []
+        self._concept_of: dict[int, int] = {}  # term id -> its concept's term id, or -1
         self._snap_n = 0
         self._changes = 0
         self._rare_idf = 1.0
@@ -198,7 +206,7 @@ class SimilarityIndex:
         """Register a term (called by ``_term_ids`` on a miss); returns its id."""
         tid = len(self._terms)
         self._terms.append(term)
-        self._bf.append(self.normalizer.term_factor(term))
+        self._bf.append(self._term_factor(term))
         self._df.append(0)
         # Unknown to the IDF snapshot: weighted as a rare term until the next refresh.
         self._tw.append(self._rare_idf * self._bf[tid])
@@ -206,6 +214,36 @@ class SimilarityIndex:
         self._post_w.append(array("f"))
         self._max_w.append(0.0)
         return tid
+
+    def _term_factor(self, term: str) -> float:
+        if SemanticConcepts.is_concept(term):
+            return self.semantic.weight
+        return self.normalizer.term_factor(term)
+
+    def _concept_ids(self, rec: Iterable[int]) -> list[int]:
+        """Term ids of the concept tokens of a record's terms (text order)."""
+        return [cid for cid in map(self._concept_id, rec) if cid >= 0]
+
+    def _concept_map(self, known: np.ndarray) -> np.ndarray:
+        """``known`` extended to every current term id: term id -> concept term id, or
+        -1 (the vectorised ``_concept_ids`` of a rebuild)."""
+        n = len(self._terms)
+        if len(known) >= n:
+            return known
+        extra = [cid if cid >= 0 else -1 for cid in map(self._concept_id, range(len(known), n))]
+        # Registering concept terms added ids; they have no concept themselves.
+        out = np.full(len(self._terms), -1, dtype=np.int32)
+        out[: len(known)] = known
+        out[len(known) : n] = extra
+        return out
+
+    def _concept_id(self, tid: int) -> int:
+        cid = self._concept_of.get(tid)
+        if cid is None:
+            concept = self.semantic.concept(self._terms[tid])
+            cid = self._term_ids[concept] if concept is not None else -1
+            self._concept_of[tid] = cid
+        return cid
 
     def _snapshot(self) -> None:
         """Freeze IDF from the current document frequencies (BM25-style smoothing)."""
@@ -281,13 +319,14 @@ class SimilarityIndex:
                 tid = known.get(term)
                 if tid is None:
                     tid = placeholder.setdefault(term, -1 - len(placeholder))
-                    base = self._rare_idf * norm.term_factor(term)
+                    base = self._rare_idf * self._term_factor(term)
                 else:
                     base = self._tw[tid]
                 out[tid] = base * _log_tf(tf)
             return out
 
         name_t, desc_t = norm.field_terms(name, description)
+        desc_t += self.semantic.tokens(name_t + desc_t)
         vec = self._combine(weights(name_t), weights(desc_t))
         return {tid: w for tid, w in vec.items() if tid >= 0}
 
@@ -297,6 +336,8 @@ class SimilarityIndex:
         term_id = self._term_ids.__getitem__
         name_t, desc_t = self.normalizer.field_terms(name, description)
         rec = _record(map(term_id, name_t), map(term_id, desc_t))
+        if len(self.semantic):
+            rec.extend(self._concept_ids(rec[1:]))
         slot = len(self._slot_ids)
         self._slots[doc_id] = slot
         self._slot_ids.append(doc_id)
@@ -353,9 +394,16 @@ class SimilarityIndex:
                 slots = self._slots
                 slot_ids = self._slot_ids
                 records = self._records
+                with_concepts = len(self.semantic) > 0
+                cmap = np.zeros(0, dtype=np.int32)
                 row = 0
                 for flat, lengths in encoder.records(self._term_ids.__getitem__):
                     block = array("i", flat.tobytes())
+                    if with_concepts:
+                        cmap = self._concept_map(cmap)
+                        # Concept id of every slot of the block (headers are looked up
+                        # too and skipped below); -1 where a term has no concept.
+                        ext = np.take(cmap, np.asarray(flat, dtype=np.int64), mode="clip")
                     start = 0
                     for end in np.cumsum(lengths).tolist():
                         doc_id = doc_ids[row]
@@ -365,7 +413,11 @@ class SimilarityIndex:
                             slot_ids[slots[doc_id]] = None
                         slots[doc_id] = len(slot_ids)
                         slot_ids.append(doc_id)
-                        records.append(block[start:end])
+                        rec = block[start:end]
+                        if with_concepts:
+                            c = ext[start + 1 : end]
+                            rec.frombytes(c[c >= 0].tobytes())
+                        records.append(rec)
                         start = end
                 del doc_ids, encoder
                 self._reweight()
