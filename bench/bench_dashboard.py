@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -38,8 +37,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import aiohttp  # noqa: E402
 from bench_digest import MOMENT, seed  # noqa: E402
-from sqlalchemy import text, update  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+from scratch_database import scratch_postgres  # noqa: E402
+from sqlalchemy import update  # noqa: E402
 
 TARGET_MS = 300.0
 SEARCH = "/dasbor/ide?q=inovasi+12&stage=deliver&status=verified"
@@ -171,17 +170,8 @@ async def main() -> None:
     if not args.database_url:
         print("PostgreSQL NOT measured: set SASI_TEST_DATABASE_URL or pass --database-url")
         return
-    name = f"sasi_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(args.database_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = args.database_url.rsplit("/", 1)[0]
-    try:
-        await measure(f"{base}/{name}", "PostgreSQL", args.ideas, args.opds, args.requests)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_postgres(args.database_url) as url:
+        await measure(url, "PostgreSQL", args.ideas, args.opds, args.requests)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,6 +30,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scratch_database import scratch_postgres  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
@@ -186,17 +186,8 @@ async def main() -> None:
     if not args.database_url:
         print("PostgreSQL NOT measured: set SASI_TEST_DATABASE_URL or pass --database-url")
         return
-    name = f"sasi_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(args.database_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = args.database_url.rsplit("/", 1)[0]
-    try:
-        await measure(f"{base}/{name}", "PostgreSQL", args.ideas, args.opds, args.rounds)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with scratch_postgres(args.database_url) as url:
+        await measure(url, "PostgreSQL", args.ideas, args.opds, args.rounds)
 
 
 if __name__ == "__main__":

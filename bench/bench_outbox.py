@@ -24,7 +24,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -33,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
-from sqlalchemy import insert, text  # noqa: E402
+from scratch_database import scratch_postgres  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from handlers.messages import Reply, outbox_payload  # noqa: E402
@@ -185,17 +185,8 @@ async def main() -> None:
         url = f"sqlite+aiosqlite:///{Path(workdir) / 'due.db'}"
         await due_time(url, "SQLite", args.ideas, args.opds, args.rounds)
     if args.postgres:
-        name = f"sasi_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_async_engine(args.postgres, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        base = args.postgres.rsplit("/", 1)[0]
-        try:
-            await due_time(f"{base}/{name}", "PostgreSQL", args.ideas, args.opds, args.rounds)
-        finally:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await admin.dispose()
+        async with scratch_postgres(args.postgres) as url:
+            await due_time(url, "PostgreSQL", args.ideas, args.opds, args.rounds)
     else:
         print("PostgreSQL NOT measured: set SASI_TEST_DATABASE_URL or pass --postgres URL")
 
