@@ -80,6 +80,10 @@ class Elector:
         self._conn: Any = None  # an asyncpg connection
         self._leading = not self._postgresql
         self._closed = False
+        # One operation at a time on the connection: asyncpg refuses a second one while the
+        # first runs, and an unlock refused that way leaves the lock to the server's cleanup
+        # of the closed connection, which the next replica's first try can beat.
+        self._guard = asyncio.Lock()
         self.changes = 0  # how many times leadership came or went (tests, logs)
 
     @property
@@ -90,6 +94,13 @@ class Elector:
         """One round: connect if needed, then try to lead or check we still do."""
         if not self._postgresql or self._closed:
             return self._leading
+        async with self._guard:
+            if self._closed:
+                return self._leading
+            await self._step()
+        return self._leading
+
+    async def _step(self) -> None:
         try:
             if self._conn is None or self._conn.is_closed():
                 await self._connect()
@@ -106,7 +117,6 @@ class Elector:
             # The lock lived in that connection: whatever happened, it is not ours now.
             log.warning("%s: database connection lost (%s)", self.name, type(exc).__name__)
             await self._drop()
-        return self._leading
 
     async def run(self, stop: asyncio.Event) -> None:
         """Try and check every ``retry_seconds`` until ``stop``; then give the lock up."""
@@ -121,14 +131,15 @@ class Elector:
     async def close(self) -> None:
         """Release the lock (so another replica leads at its next try) and the connection."""
         self._closed = True
-        if self._conn is not None and not self._conn.is_closed():
-            with contextlib.suppress(Exception):
-                if self._leading:
-                    await asyncio.wait_for(
-                        self._conn.fetchval("SELECT pg_advisory_unlock($1)", self.key),
-                        CHECK_TIMEOUT,
-                    )
-        await self._drop()
+        async with self._guard:
+            if self._conn is not None and not self._conn.is_closed():
+                with contextlib.suppress(Exception):
+                    if self._leading:
+                        await asyncio.wait_for(
+                            self._conn.fetchval("SELECT pg_advisory_unlock($1)", self.key),
+                            CHECK_TIMEOUT,
+                        )
+            await self._drop()
 
     async def kill_connection_for_tests(self) -> None:
         """Drop the connection without unlocking, as a crash would."""
