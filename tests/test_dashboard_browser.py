@@ -2,7 +2,7 @@
 chromium-driver): a link obtained through the Telegram fake, the seeded numbers, a filter,
 an idea, a monitoring report arriving while the page is open, sign-out, no console errors.
 
-Screenshots (laptop and phone widths) are written to docs/screenshots/. Without Chromium the
+Screenshots (laptop and phone widths) are written to build/screenshots/. Without Chromium the
 test is skipped with a loud reason (``.ci/run`` installs it: apt-get install chromium
 chromium-driver).
 """
@@ -33,7 +33,7 @@ from tests.test_telegram_e2e import Person
 from tests.test_telegram_e2e import demo_core as telegram_core
 
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = ROOT / "build" / "screenshots"  # not tracked: a run must not change the checkout
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 NO_BROWSER = (
