@@ -40,7 +40,8 @@ REAL_DEV_FLOOR = _floor(precision=0.83, recall=0.77, quiet=0.84)
 # Collected entries (198): the tune part (130) was tuned on, the held-out part (68, 38
 # queries with a partner, 12 without) never. These are the levels reached, not the
 # issue's targets: held-out recall is 0.816 (31 of 38), under the 0.85 asked for.
-TUNE_FLOOR = _floor(precision=0.88, recall=0.88, quiet=0.79)
+# Tune part measured 0.903 / 0.917 / 0.800 after the third pass (numbers and lexicon).
+TUNE_FLOOR = _floor(precision=0.89, recall=0.91, quiet=0.79)
 HELD_OUT_FLOOR = _floor(precision=0.90, recall=0.80, quiet=0.74)
 
 

@@ -22,6 +22,13 @@ def test_case_punctuation_and_numbers(norm: Normalizer) -> None:
     assert "99" not in norm.terms("Top 99 tahun 2021")
 
 
+def test_numbers_the_lexicon_names_are_kept(norm: Normalizer) -> None:
+    # The emergency line 112 is the idea of many entries; other numbers are not.
+    assert norm.terms("Call Center 112") == norm.terms("call center panggilan darurat")
+    assert norm.terms("layanan 112 untuk 178 desa") == norm.terms("layanan ntpd untuk desa")
+    assert norm.terms("178 ambulans") == norm.terms("ambulans")
+
+
 def test_affixes_are_stripped(norm: Normalizer) -> None:
     # Word forms of the same root meet: perekaman / merekam / rekam.
     assert norm.terms("perekaman") == norm.terms("merekam") == norm.terms("direkam")

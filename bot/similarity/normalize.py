@@ -8,7 +8,7 @@ texts are never altered. The pipeline, in order:
    removed: they say where an idea runs, not what it is, and in a national directory
    they are rare enough that a rarity weight alone would make them look meaningful.
 3. Lower-casing, tokenising on anything that is not a letter or digit; pure numbers
-   (years, "Top 99") are dropped.
+   (years, "Top 99") are dropped unless the lexicon names them (the emergency line 112).
 4. Stemming with PySastrawi, cached per token because the stemmer costs ~0.5 ms a call.
 5. Abbreviations, acronyms and synonyms from ``synonyms.tsv`` (Bappeda can extend it)
    are folded into one concept term, matched on the stemmed token sequence so that
@@ -75,10 +75,13 @@ def new_stemmer() -> Any:
 
 
 def compute_stem(stemmer: Any, token: str) -> str:
-    """Stem of one lower-case token ("" for numbers: they carry no idea); shared with the
-    rebuild helper process so both give the same stems."""
+    """Stem of one lower-case token (a number is its own stem); shared with the rebuild
+    helper process so both give the same stems."""
     if token.isdigit():
-        return ""
+        # Most numbers (years, "Top 99", counts) carry no idea and are dropped as terms
+        # (see Normalizer._compute_final); the lexicon can still name the few that do,
+        # such as the emergency line 112, so they pass through phrase matching.
+        return token
     # Short tokens carry no affixes; skipping them saves many calls on acronyms.
     if len(token) <= 3:
         return token
@@ -206,14 +209,18 @@ class Normalizer:
 
     def _compute_word(self, word: str) -> tuple[str, ...]:
         """Stems of one raw word: camelCase and digits split off
-        ("SiJempol" -> si, jempol; "KTPel" -> ktpel; "2021" -> nothing)."""
+        ("SiJempol" -> si, jempol; "KTPel" -> ktpel; "2021" -> 2021, which
+        :meth:`_compute_final` drops unless the lexicon names it)."""
         parts = _TOKEN_RE.findall(word)
         return tuple(s for s in (self._stem_cache[p.lower()] for p in parts) if s)
 
     def _compute_final(self, stem: str) -> str:
-        """Matching term of a stem: its synonym concept, or "" for stopwords."""
+        """Matching term of a stem: its synonym concept, or "" for stopwords and for
+        numbers the lexicon does not name."""
         term = self._single.get(stem, stem)
-        return "" if term in self._stopwords or len(term) < 2 else term
+        if term.isdigit() or term in self._stopwords or len(term) < 2:
+            return ""
+        return term
 
     def _stems(self, words: list[str]) -> list[str]:
         # One C-level pass: each word maps to its (memoised) stems, chained.
