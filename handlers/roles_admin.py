@@ -13,6 +13,7 @@ from handlers.access import Access, grantable_roles, load_roles
 from handlers.choices import choice
 from handlers.context import StepContext
 from handlers.flow import Answer, Flow, Frame, Transition, end, goto, push, stay, text_problem
+from handlers.help import role_help
 from handlers.i18n import Translator
 from handlers.messages import Delivery, Reply
 from handlers.nip import normalise_nip
@@ -171,7 +172,7 @@ async def _tell(ctx: StepContext, user: User, key: str, role: Role, opd: Opd | N
     t = Translator(user.locale or ctx.t.locale)
     text = t(key, role=_role_name(t, role, opd), by=ctx.user.full_name or "")
     if key == "roles.told_granted":
-        text += "\n\n" + t(f"roles.commands.{role.value}")
+        text += "\n\n" + role_help(t, role)
     ctx.deliveries.append(
         Delivery(
             channel=identity.channel,
