@@ -15,7 +15,7 @@ from handlers.context import StepContext
 from handlers.flow import Answer, Flow, Frame, Transition, end, goto, push, stay, text_problem
 from handlers.help import role_help
 from handlers.i18n import Translator
-from handlers.messages import Delivery, Reply
+from handlers.messages import Delivery, Reply, TemplateCall
 from handlers.nip import normalise_nip
 from handlers.opd_picker import OpdPicker, Picked, Problem
 from storage.audit import Actor
@@ -173,11 +173,14 @@ async def _tell(ctx: StepContext, user: User, key: str, role: Role, opd: Opd | N
     text = t(key, role=_role_name(t, role, opd), by=ctx.user.full_name or "")
     if key == "roles.told_granted":
         text += "\n\n" + role_help(t, role)
+    purpose = "role_granted" if key == "roles.told_granted" else "role_revoked"
     ctx.deliveries.append(
         Delivery(
             channel=identity.channel,
             external_id=identity.external_id,
             replies=(Reply(text),),
+            # WhatsApp past 24 hours: the approved template, which points to /bantuan.
+            template=TemplateCall(purpose, (user.full_name or "", _role_name(t, role, opd))),
             kind="role_notice",
         )
     )
