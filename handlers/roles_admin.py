@@ -173,14 +173,17 @@ async def _tell(ctx: StepContext, user: User, key: str, role: Role, opd: Opd | N
     text = t(key, role=_role_name(t, role, opd), by=ctx.user.full_name or "")
     if key == "roles.told_granted":
         text += "\n\n" + role_help(t, role)
-    purpose = "role_granted" if key == "roles.told_granted" else "role_revoked"
+    values = (user.full_name or "", _role_name(t, role, opd))
+    granted = key == "roles.told_granted"
     ctx.deliveries.append(
         Delivery(
             channel=identity.channel,
             external_id=identity.external_id,
             replies=(Reply(text),),
             # WhatsApp past 24 hours: the approved template, which points to /bantuan.
-            template=TemplateCall(purpose, (user.full_name or "", _role_name(t, role, opd))),
+            template=TemplateCall("role_granted", values)
+            if granted
+            else TemplateCall("role_revoked", values),
             kind="role_notice",
         )
     )
