@@ -53,8 +53,9 @@ class ExportComposer:
                 return None
             t = Translator(person.locale or self.settings.locale)
             scope = visible_opds(person)
+            name = person.full_name or ""
             if scope is not None and not scope:
-                return [Reply(t("export.no_opd"))], None
+                return [Reply(t("export.no_opd"))], TemplateCall("export_failed", (name,))
             self._remove_old_files()
             stem = f"direktori-inovasi-{now:%Y%m%d-%H%M}"
             path = self.directory / str(row.id) / f"{stem}.{fmt}"
@@ -66,7 +67,7 @@ class ExportComposer:
             except Exception:
                 # Log first, then tell the person, rather than retry a failing export forever.
                 log.exception("export for outbox row %s failed", row.id)
-                return [Reply(t("export.failed"))], None
+                return [Reply(t("export.failed"))], TemplateCall("export_failed", (name,))
         log.info(
             "export %s of %d ideas for outbox row %s in %.1f s",
             fmt,
@@ -83,7 +84,8 @@ class ExportComposer:
                     file=OutgoingFile("document", extra, extra.name),
                 )
             )
-        return replies, None
+        # WhatsApp past 24 hours cannot carry the file: the template asks for /ekspor again.
+        return replies, TemplateCall("export_ready", (name, t.number(result.ideas)))
 
     def _remove_old_files(self) -> None:
         if not self.directory.is_dir():

@@ -8,6 +8,7 @@ Commands declare an :class:`Access` level that the engine checks; everything sco
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,14 +44,25 @@ def is_allowed(user: User, access: Access) -> bool:
         return True
     if not user.is_registered:
         return False
+    # Roles are loaded by the caller only for the elevated levels.
+    return level_allows(roles_of(user) if access in ELEVATED else set(), access)
+
+
+def level_allows(roles: Collection[Role], access: Access, registered: bool = True) -> bool:
+    """The rule itself: whether a person holding ``roles`` may use what needs ``access``.
+    The help texts are built from it too, so what they list is what is allowed."""
+    if access is Access.ANYONE:
+        return True
+    if not registered:
+        return False
     if access is Access.REGISTERED:
         return True
-    roles = roles_of(user)  # loaded by the caller only for the elevated levels
+    held = set(roles)
     if access is Access.COORDINATOR:
-        return bool(roles & {Role.COORDINATOR, Role.BAPPEDA, Role.ADMIN})
+        return bool(held & {Role.COORDINATOR, Role.BAPPEDA, Role.ADMIN})
     if access is Access.BAPPEDA:
-        return bool(roles & {Role.BAPPEDA, Role.ADMIN})
-    return Role.ADMIN in roles
+        return bool(held & {Role.BAPPEDA, Role.ADMIN})
+    return Role.ADMIN in held
 
 
 def sees_everything(user: User) -> bool:

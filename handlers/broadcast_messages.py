@@ -110,6 +110,16 @@ def report_reply(t: Translator, broadcast: Broadcast, counts: dict[str, int]) ->
     )
 
 
+def report_template(broadcast: Broadcast, counts: dict[str, int]) -> TemplateCall:
+    """The final report on WhatsApp past 24 hours (the progress lines have none: a paid
+    template for each quarter would be noise, and the report says it all)."""
+    sent = counts.get(OutboxState.SENT.value, 0)
+    return TemplateCall(
+        "broadcast_report",
+        (str(broadcast.id), str(sent), str(broadcast.recipients), str(broadcast.recipients - sent)),
+    )
+
+
 def status_row(
     broadcast: Broadcast,
     suffix: str,
@@ -117,9 +127,10 @@ def status_row(
     now: datetime,
     *,
     edit_message_id: int | None = None,
+    template: TemplateCall | None = None,
 ) -> NewMessage:
     """A message to the sender about their broadcast (key ``broadcast:{id}:{suffix}``)."""
-    payload = outbox_payload([reply])
+    payload = outbox_payload([reply], template)
     if edit_message_id is not None:
         payload["edit_message_id"] = edit_message_id
     return NewMessage(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers import (
     action_plan,
     broadcast,
+    clarification,
     dashboard_link,
     export,
     intake,
@@ -37,6 +38,7 @@ def build_flows() -> FlowRegistry:
         my_ideas.flow,
         owner_actions.edit_flow,
         owner_actions.withdraw_flow,
+        clarification.flow,
         action_plan.flow,
         monitoring.flow,
         roles_admin.flow,

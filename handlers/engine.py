@@ -511,10 +511,16 @@ class Engine:
                 transition.push.data[OFFERED_BELOW] = list(state.offered)
                 state.frames.append(transition.push)
         if resumed and out and not out[-1].choices:
-            out.append(Reply(ctx.t("flow.resume")))
+            out.append(Reply(ctx.t(self._resume_key(state))))
         if state.frames:
             out.append(await self._ask(ctx, state.frames[-1]))
         return out
+
+    def _resume_key(self, state: _State) -> str:
+        """How to say "back to what you were doing": a form to fill in, or a menu."""
+        if state.frames and self.flows.is_menu(state.frames[-1]):
+            return "flow.resume_menu"
+        return "flow.resume"
 
     async def _ask(self, ctx: StepContext, frame: Frame) -> Reply:
         step = self.flows.step(frame)
@@ -561,8 +567,12 @@ class Engine:
             return await self._refuse(ctx, state, command)
         transition = await command.run(ctx, args)
         if transition.push is None and not transition.end and transition.goto is None:
-            # An informational command (help, my ideas list): answer, then carry on where we were.
+            # An informational command (help, an idea's detail): answer, then carry on where
+            # we were. Open menus are light and were left for this: they close, so the answer
+            # keeps its buttons ("/ideku 42" from the list of ideas is the idea, not the list).
             out = list(transition.say)
+            while state.frames and self.flows.is_menu(state.frames[-1]):
+                state.frames.pop()
             if state.frames:
                 # Its buttons would compete with the question we return to: keep only the text.
                 out = [Reply(r.text, file=r.file) for r in out]

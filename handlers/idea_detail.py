@@ -79,6 +79,28 @@ def _other(t: Translator, idea: Idea | None) -> str:
     )
 
 
+async def _answered(ctx: StepContext, idea: Idea) -> list[str]:
+    """The reviewers' questions already answered, with the answer, who gave it and when."""
+    from handlers.clarification import name_of, rounds
+
+    t = ctx.t
+    lines = []
+    for row in await rounds(ctx, idea.id):
+        if row.answered_at is None or row.answer is None:
+            continue
+        when = long_date(t, row.answered_at.astimezone(ctx.timezone).date())
+        lines.append(
+            t(
+                "detail.clarification_answered",
+                question=shorten(row.question, 400),
+                answer=shorten(row.answer, 600),
+                by=await name_of(ctx, row.answered_by_id),
+                date=when,
+            )
+        )
+    return lines
+
+
 async def detail_text(ctx: StepContext, idea: Idea) -> str:
     t = ctx.t
     lines = [
@@ -88,7 +110,8 @@ async def detail_text(ctx: StepContext, idea: Idea) -> str:
     ]
     if idea.status_reason and idea.status is IdeaStatus.REJECTED:
         lines.append(t("detail.rejection_reason", reason=idea.status_reason))
-    elif idea.status_reason and idea.status is IdeaStatus.SUBMITTED:
+    lines += await _answered(ctx, idea)
+    if idea.status_reason and idea.status is IdeaStatus.SUBMITTED:
         lines.append(t("detail.clarification", question=idea.status_reason))
     related = await ideas_by_id(
         ctx.session, [i for i in (idea.merged_into_id, idea.replication_of_id) if i]
@@ -125,14 +148,19 @@ async def detail_text(ctx: StepContext, idea: Idea) -> str:
 
 
 async def detail_reply(ctx: StepContext, idea: Idea) -> Reply:
-    """The full detail, with the owner's buttons when the idea may still change."""
+    """The full detail, with the owner's buttons when the idea may still change, and the
+    answer button (owner and collaborators) while a reviewer's question waits."""
+    from handlers.clarification import answer_button, is_open, may_answer
+
     text = await detail_text(ctx, idea)
+    buttons: tuple[Choice, ...] = ()
+    if is_open(idea) and may_answer(idea, ctx.user):
+        text += "\n\n" + ctx.t("clarify.detail_hint", id=idea.id)
+        buttons = (answer_button(ctx.t, idea.id),)
     if owner_may_change(idea, ctx.user):
-        return Reply(
-            text + "\n\n" + ctx.t("owner.actions_hint", id=idea.id),
-            choices=owner_actions(ctx.t, idea),
-        )
-    return Reply(text)
+        text += "\n\n" + ctx.t("owner.actions_hint", id=idea.id)
+        buttons += owner_actions(ctx.t, idea)
+    return Reply(text, choices=buttons)
 
 
 def public_text(t: Translator, idea: Idea) -> str:

@@ -8,7 +8,6 @@ from handlers.context import StepContext
 from handlers.flow import Answer, Flow, Frame, Transition, end, push, stay
 from handlers.i18n import LOCALES, Translator
 from handlers.messages import Choice, Reply
-from storage.models import Role
 
 
 def main_menu_choices(t: Translator) -> tuple[Choice, ...]:
@@ -30,14 +29,10 @@ def main_menu(ctx: StepContext) -> Reply:
 async def help_command(ctx: StepContext, args: str) -> Transition:
     if not ctx.user.is_registered:
         return Transition(say=[Reply(ctx.t("help.newcomer"))])
-    text = ctx.t("help.registered")
+    from handlers.help import registered_help
+
     await load_roles(ctx.session, ctx.user)
-    roles = roles_of(ctx.user)
-    # The commands a role adds, from the highest role held (each includes those below).
-    for role in (Role.ADMIN, Role.BAPPEDA, Role.COORDINATOR):
-        if role in roles:
-            text += "\n\n" + ctx.t(f"roles.commands.{role.value}")
-            break
+    text = registered_help(ctx.t, roles_of(ctx.user))
     return Transition(say=[Reply(text, choices=main_menu_choices(ctx.t))])
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import owner_actions
+from handlers import clarification, owner_actions
 from handlers.choices import choice, paginate, turn_page
 from handlers.context import StepContext
 from handlers.flow import Answer, Flow, Frame, Transition, end, push, stay
@@ -45,6 +45,8 @@ async def my_ideas_command(ctx: StepContext, args: str) -> Transition:
             return await owner_actions.start(ctx, int(arg), "edit")
         if action in WITHDRAW_ARGS:
             return await owner_actions.start(ctx, int(arg), "withdraw")
+        if action in clarification.ANSWER_ARGS:
+            return await clarification.start(ctx, int(arg))
         return Transition(say=[Reply(ctx.t("owner.unknown_action", id=int(arg)))])
     ideas = await ideas_of(ctx.session, ctx.user.id)
     if not ideas:

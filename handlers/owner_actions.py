@@ -24,7 +24,7 @@ from handlers.flow import Answer, Flow, Frame, Transition, choose_option, end, g
 from handlers.i18n import Translator
 from handlers.idea_detail import EDITABLE, detail_reply, owner_may_change
 from handlers.idea_fields import TEXT_LIMITS
-from handlers.messages import Delivery, Reply
+from handlers.messages import Delivery, Reply, TemplateCall
 from handlers.text import shorten
 from storage.audit import Actor, record
 from storage.models import Idea, IdeaStatus, Role, User, UserRole
@@ -284,6 +284,10 @@ async def _tell_coordinators(ctx: StepContext, idea: Idea) -> None:
                 channel=identity.channel,
                 external_id=identity.external_id,
                 replies=(Reply(text),),
+                template=TemplateCall(
+                    "idea_withdrawn",
+                    (coordinator.full_name or "", idea.name, ctx.user.full_name or "-"),
+                ),
                 kind="idea_withdrawn",
             )
         )

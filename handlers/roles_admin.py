@@ -13,8 +13,9 @@ from handlers.access import Access, grantable_roles, load_roles
 from handlers.choices import choice
 from handlers.context import StepContext
 from handlers.flow import Answer, Flow, Frame, Transition, end, goto, push, stay, text_problem
+from handlers.help import role_help
 from handlers.i18n import Translator
-from handlers.messages import Delivery, Reply
+from handlers.messages import Delivery, Reply, TemplateCall
 from handlers.nip import normalise_nip
 from handlers.opd_picker import OpdPicker, Picked, Problem
 from storage.audit import Actor
@@ -171,12 +172,18 @@ async def _tell(ctx: StepContext, user: User, key: str, role: Role, opd: Opd | N
     t = Translator(user.locale or ctx.t.locale)
     text = t(key, role=_role_name(t, role, opd), by=ctx.user.full_name or "")
     if key == "roles.told_granted":
-        text += "\n\n" + t(f"roles.commands.{role.value}")
+        text += "\n\n" + role_help(t, role)
+    values = (user.full_name or "", _role_name(t, role, opd))
+    granted = key == "roles.told_granted"
     ctx.deliveries.append(
         Delivery(
             channel=identity.channel,
             external_id=identity.external_id,
             replies=(Reply(text),),
+            # WhatsApp past 24 hours: the approved template, which points to /bantuan.
+            template=TemplateCall("role_granted", values)
+            if granted
+            else TemplateCall("role_revoked", values),
             kind="role_notice",
         )
     )

@@ -172,7 +172,7 @@ async def test_another_command_mid_intake_keeps_the_draft(chat: ChatDriver) -> N
     await chat.say("rina", "/ide")
     await chat.say("rina", "PUSTAKA KILAT")
     replies = await chat.say("rina", "/bantuan")
-    assert replies[0].text == ID("help.registered")
+    assert replies[0].text.startswith(ID("help.registered"))
     assert replies[-1].text == ID("intake.ask_problem")
     replies = await chat.say("rina", "/ide")
     assert replies[0].text == ID("intake.intro")

@@ -204,9 +204,13 @@ async def test_clarify_keeps_the_idea_in_the_queue_waiting_for_its_owner(rw: Rev
     assert rw.duplicate in queue_ids(chat, "bappeda")
     assert ID("review.flag_waiting") in chat.text("bappeda")
     # Only the owner is asked (not the collaborator).
-    [notice] = await outbox(rw, "review_notice")
+    [notice] = await outbox(rw, "clarify_request")
     assert notice.recipient == "asn"
     assert question in notice.payload["replies"][0]["text"]
+    # The notice carries the way to answer, and its own template for a closed window.
+    [button] = notice.payload["replies"][0]["choices"]
+    assert button["payload"] == f"/ideku {rw.duplicate} jawab"
+    assert notice.payload["template"]["purpose"] == "clarification_request"
     await chat.say("bappeda", f"/tinjau {rw.duplicate}")
     assert ID("review.waiting_for_owner", question=question) in chat.text("bappeda")
     [entry] = await audit_of(rw, rw.duplicate)

@@ -22,6 +22,7 @@ from handlers.broadcast_messages import (
     done_of,
     progress_reply,
     report_reply,
+    report_template,
     status_row,
 )
 from handlers.i18n import Translator
@@ -129,7 +130,9 @@ class BroadcastProgress:
         if edits and message_id is not None:
             reply = progress_reply(t, broadcast, counts, final=True)
             rows.append(status_row(broadcast, "edit:final", reply, now, edit_message_id=message_id))
-        rows.append(status_row(broadcast, "report", report_reply(t, broadcast, counts), now))
+        report = report_reply(t, broadcast, counts)
+        template = report_template(broadcast, counts)
+        rows.append(status_row(broadcast, "report", report, now, template=template))
         return rows
 
 

@@ -56,6 +56,21 @@ DEFAULT_TEMPLATES: Mapping[str, TemplateSpec] = MappingProxyType(
         "review_update": TemplateSpec("sasi_tinjauan_ide", "id", ("name", "idea", "outcome")),
         "broadcast": TemplateSpec("sasi_siaran", "id", ("sender", "message")),
         "weekly_digest": TemplateSpec("sasi_ringkasan_mingguan", "id", ("period", "summary")),
+        "clarification_request": TemplateSpec(
+            "sasi_klarifikasi_ide", "id", ("name", "idea", "reviewer", "question", "idea_id")
+        ),
+        "clarification_answer": TemplateSpec(
+            "sasi_jawaban_klarifikasi", "id", ("reviewer", "idea", "owner", "answer")
+        ),
+        "idea_withdrawn": TemplateSpec("sasi_ide_ditarik", "id", ("coordinator", "idea", "owner")),
+        "role_granted": TemplateSpec("sasi_peran_diberikan", "id", ("name", "role")),
+        "role_revoked": TemplateSpec("sasi_peran_dicabut", "id", ("name", "role")),
+        "export_ready": TemplateSpec("sasi_ekspor_siap", "id", ("name", "count")),
+        "export_failed": TemplateSpec("sasi_ekspor_gagal", "id", ("name",)),
+        "dashboard_link": TemplateSpec("sasi_tautan_dasbor", "id", ("name",)),
+        "broadcast_report": TemplateSpec(
+            "sasi_laporan_siaran", "id", ("broadcast", "sent", "total", "not_sent")
+        ),
     }
 )
 

@@ -19,6 +19,7 @@ from storage.outbox import Claimed
 
 Composed = tuple[list[Reply], TemplateCall | None]
 SIGN_IN_PATH = "/dasbor/masuk"
+TEMPLATE = "dashboard_link"
 
 
 class DashboardLinkComposer:
@@ -35,11 +36,16 @@ class DashboardLinkComposer:
             if person is None:
                 return None
             t = Translator(person.locale or self.settings.locale)
+            name = person.full_name or ""
             await load_roles(session, person)
             if not is_allowed(person, Access.COORDINATOR):
-                return [Reply(t("access.denied"))], None
+                return [Reply(t("access.denied"))], TemplateCall(TEMPLATE, (name,))
             secret = await signing_secret(session, self.settings.dashboard_secret)
             token = await create_link(session, secret, person.id, now)
         url = f"{self.settings.public_url}{SIGN_IN_PATH}?t={token}"
         minutes = int(LINK_LIFETIME.total_seconds() // 60)
-        return [Reply(t("dashboard.link_message", url=url, minutes=minutes))], None
+        # Past WhatsApp's 24 hours the link (a secret, short-lived) never goes in a template:
+        # the template asks for /dasbor again, and that answer comes inside the window.
+        return [Reply(t("dashboard.link_message", url=url, minutes=minutes))], TemplateCall(
+            TEMPLATE, (name,)
+        )

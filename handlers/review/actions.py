@@ -12,10 +12,15 @@ from sqlalchemy import select, update
 
 from handlers.context import StepContext
 from handlers.i18n import DEFAULT_LOCALE
+from handlers.messages import TemplateCall
 from handlers.review.notices import people_of, tell
 from handlers.stage_move import StageMove, move_idea
+from handlers.text import shorten
 from storage.audit import Actor, record
-from storage.models import Idea, IdeaCollaborator, IdeaStatus, Stage
+from storage.models import Idea, IdeaClarification, IdeaCollaborator, IdeaStatus, Stage
+
+CLARIFY_KIND = "clarify_request"
+CLARIFY_TEMPLATE = "clarification_request"
 
 
 def snapshot(idea: Idea) -> dict[str, Any]:
@@ -59,16 +64,34 @@ async def reject(ctx: StepContext, idea: Idea, reason: str) -> None:
 
 
 async def clarify(ctx: StepContext, idea: Idea, question: str) -> None:
-    """The idea stays in the queue (not reviewed), marked as waiting for its owner."""
+    """The idea stays in the queue (not reviewed), marked as waiting for its owner, until its
+    owner answers (handlers/clarification.py)."""
     before = snapshot(idea)
     idea.status_reason = question
     idea.updated_at = ctx.now
+    ctx.session.add(
+        IdeaClarification(
+            idea_id=idea.id, asked_by_id=ctx.user.id, asked_at=ctx.now, question=question
+        )
+    )
     record(
         ctx.session, Actor.of(ctx.user), "review.clarify", f"idea:{idea.id}",
         before, snapshot(idea), note=question, at=ctx.now,
     )  # fmt: skip
+    # Imported here: the owner's side imports the review queue, which imports this module.
+    from handlers.clarification import answer_button
+
     owner = [idea.owner_id] if idea.owner_id is not None else []
-    await tell(ctx, idea, owner, "review.told_clarify", "review.outcome.clarify", question=question)
+    by = ctx.user.full_name or ""
+    await tell(
+        ctx, idea, owner, "review.told_clarify", "review.outcome.clarify",
+        choices=lambda t: (answer_button(t, idea.id),),
+        template=lambda t, user: TemplateCall(
+            CLARIFY_TEMPLATE,
+            (user.full_name or "", idea.name, by, shorten(question, 300), str(idea.id)),
+        ),
+        kind=CLARIFY_KIND, question=question,
+    )  # fmt: skip
 
 
 async def merge(ctx: StepContext, idea: Idea, target: Idea) -> list[int]:

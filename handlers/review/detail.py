@@ -35,7 +35,35 @@ def queue_line(ctx: StepContext, number: int, entry: QueueEntry, idea: Idea | No
         line += " " + t("review.flag_duplicate")
     if entry.waiting:
         line += " " + t("review.flag_waiting")
+    elif entry.answered:
+        line += " " + t("review.flag_answered")
     return line
+
+
+async def _clarifications(ctx: StepContext, idea: Idea) -> list[str]:
+    """The questions already answered, each with who asked, who answered and when."""
+    from handlers.clarification import rounds
+
+    t = ctx.t
+    lines = []
+    for row in await rounds(ctx, idea.id):
+        if row.answered_at is None or row.answer is None:
+            continue
+        when = format_date(
+            row.answered_at.astimezone(ctx.timezone).date(), "d MMMM y", locale=t.locale
+        )
+        [asker, answerer] = await _names(ctx, [row.asked_by_id or 0, row.answered_by_id or 0])
+        lines.append(
+            t(
+                "review.clarification_answered",
+                question=shorten(row.question, 400),
+                asker=asker,
+                answer=shorten(row.answer, 1200),
+                by=answerer,
+                date=when,
+            )
+        )
+    return lines
 
 
 async def reviewer_detail(ctx: StepContext, idea: Idea, matches: list[Match]) -> str:
@@ -62,6 +90,7 @@ async def reviewer_detail(ctx: StepContext, idea: Idea, matches: list[Match]) ->
         lines.append(f"{t('field.budget')}: {format_rupiah(idea.budget_estimate, t.locale)}")
     if idea.attachments:
         lines.append(f"{t('field.attachments')}: {len(idea.attachments)}")
+    lines += await _clarifications(ctx, idea)
     if idea.status_reason and is_pending(idea):
         lines.append(t("review.waiting_for_owner", question=shorten(idea.status_reason, 600)))
     elif idea.status_reason:

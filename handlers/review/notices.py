@@ -6,11 +6,11 @@ WhatsApp outside the 24-hour window the approved ``review_update`` template goes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from handlers.context import StepContext
 from handlers.i18n import DEFAULT_LOCALE, Translator
-from handlers.messages import Delivery, Reply, TemplateCall
+from handlers.messages import Choice, Delivery, Reply, TemplateCall
 from storage.models import Idea, User
 from storage.queries import preferred_identity
 
@@ -30,10 +30,15 @@ async def tell(
     user_ids: Iterable[int],
     key: str,
     outcome_key: str,
+    *,
+    choices: Callable[[Translator], tuple[Choice, ...]] | None = None,
+    template: Callable[[Translator, User], TemplateCall] | None = None,
+    kind: str = KIND,
     **values: object,
 ) -> int:
     """Queue ``key`` for each person (never the reviewer themselves); returns how many were
-    reachable. ``outcome_key`` names the outcome in the template's short form."""
+    reachable. ``outcome_key`` names the outcome in the ``review_update`` template's short
+    form; ``template`` replaces that template, ``choices`` adds buttons in each language."""
     told = 0
     by = ctx.user.full_name or ""
     for user_id in dict.fromkeys(user_ids):
@@ -49,9 +54,11 @@ async def tell(
             Delivery(
                 channel=identity.channel,
                 external_id=identity.external_id,
-                replies=(Reply(text),),
-                template=TemplateCall(TEMPLATE, (user.full_name or "", idea.name, t(outcome_key))),
-                kind=KIND,
+                replies=(Reply(text, choices=choices(t) if choices else ()),),
+                template=template(t, user)
+                if template
+                else TemplateCall(TEMPLATE, (user.full_name or "", idea.name, t(outcome_key))),
+                kind=kind,
             )
         )
         told += 1

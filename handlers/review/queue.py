@@ -14,7 +14,14 @@ from sqlalchemy import Select, case, func, inspect, select
 from handlers.access import load_roles, visible_opds
 from handlers.context import StepContext
 from storage.idea_filter import apply_filter
-from storage.models import Idea, IdeaStatus, SimilarityDecision, SimilarityDecisionKind, Stage
+from storage.models import (
+    Idea,
+    IdeaClarification,
+    IdeaStatus,
+    SimilarityDecision,
+    SimilarityDecisionKind,
+    Stage,
+)
 from storage.queries import ideas_by_id
 
 MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger number is no idea at all
@@ -30,6 +37,7 @@ class QueueEntry:
     name: str
     possible_duplicate: bool  # the submitter was warned and chose to continue
     waiting: bool  # a clarification was asked and the owner has not answered yet
+    answered: bool = False  # the owner answered a clarification; the reviewer's turn again
 
 
 @dataclass(frozen=True)
@@ -106,11 +114,17 @@ async def review_queue(ctx: StepContext) -> list[QueueEntry]:
         )
         .exists()
     )
+    answered = (
+        select(IdeaClarification.id)
+        .where(IdeaClarification.idea_id == Idea.id, IdeaClarification.answered_at.is_not(None))
+        .exists()
+    )
     duplicate_first = case((flagged, 0), else_=1)
     waiting_last = case((Idea.status_reason.is_(None), 0), else_=1)
+    was_answered = case((answered, 1), else_=0)
     pending = cast(
         "Select[Any]",
-        select(Idea.id, Idea.name, duplicate_first, waiting_last).where(
+        select(Idea.id, Idea.name, duplicate_first, waiting_last, was_answered).where(
             Idea.status == IdeaStatus.SUBMITTED, Idea.reviewed_at.is_(None)
         ),
     )
@@ -118,7 +132,10 @@ async def review_queue(ctx: StepContext) -> list[QueueEntry]:
         duplicate_first, waiting_last, Idea.created_at, Idea.id
     )
     rows = (await ctx.session.execute(query)).all()
-    return [QueueEntry(i, name, dup == 0, wait == 1) for i, name, dup, wait in rows]
+    return [
+        QueueEntry(i, name, dup == 0, wait == 1, wait == 0 and done == 1)
+        for i, name, dup, wait, done in rows
+    ]
 
 
 async def continued_past(ctx: StepContext, idea: Idea) -> list[tuple[Idea, float]]:
