@@ -7,7 +7,8 @@ the catalogues, every number is formatted for the reader's language.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -51,6 +52,7 @@ async def build_digest(
     moment: datetime,
     tz: ZoneInfo,
     scope_label: str | None = None,
+    side_sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None,
 ) -> Digest:
     """The figures of the week before ``moment`` for ``scope`` (None: the whole Pemda)."""
     local_day = moment.astimezone(tz).date()
@@ -62,6 +64,7 @@ async def build_digest(
         period=period,
         launched_by=launched_by,
         overdue_limit=0,
+        side_sessions=side_sessions,
     )
     return Digest(figures, moment, local_day, scope_label)
 

@@ -169,7 +169,13 @@ class DigestComposer:
         if cached is not None and cached[0] == at and time.monotonic() - cached[1] < CACHE_SECONDS:
             return cached[2]
         moment = datetime.fromisoformat(at)
-        digest = await build_digest(session, scope=None, moment=moment, tz=self.settings.tz)
+        digest = await build_digest(
+            session,
+            scope=None,
+            moment=moment,
+            tz=self.settings.tz,
+            side_sessions=None if self.database.is_sqlite else self.database.sessions,
+        )
         self._cache = (at, time.monotonic(), digest)
         return digest
 
