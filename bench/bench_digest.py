@@ -139,6 +139,7 @@ async def measure(url: str, label: str, ideas: int, opds: int, rounds: int) -> N
     from reports.chart import digest_chart
     from reports.digest import build_digest, digest_text
     from storage.db import Database
+    from storage.figures import participation_apart
     from storage.migrate import upgrade_to_head_async
 
     await upgrade_to_head_async(url)
@@ -156,7 +157,7 @@ async def measure(url: str, label: str, ideas: int, opds: int, rounds: int) -> N
             async with database.sessions() as session:
                 digest = await build_digest(
                     session, scope=None, moment=MOMENT, tz=WIB,
-                    side_sessions=None if database.is_sqlite else database.sessions,
+                    apart=participation_apart(database),
                 )  # fmt: skip
             text_out = digest_text(digest, t)
             times.append(time.perf_counter() - started)

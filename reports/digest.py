@@ -7,8 +7,7 @@ the catalogues, every number is formatted for the reader's language.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.i18n import Translator
 from handlers.indicators import indicators
-from storage.figures import ProgrammeFigures, Window, programme_figures
+from storage.figures import Apart, ProgrammeFigures, Window, programme_figures
 from storage.models import IdeaStatus, SimilarityDecisionKind, Stage
 
 # During a month's first week its reports are barely asked for: the digest shows the month
@@ -52,7 +51,7 @@ async def build_digest(
     moment: datetime,
     tz: ZoneInfo,
     scope_label: str | None = None,
-    side_sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None,
+    apart: Apart | None = None,
 ) -> Digest:
     """The figures of the week before ``moment`` for ``scope`` (None: the whole Pemda)."""
     local_day = moment.astimezone(tz).date()
@@ -64,7 +63,7 @@ async def build_digest(
         period=period,
         launched_by=launched_by,
         overdue_limit=0,
-        side_sessions=side_sessions,
+        apart=apart,
     )
     return Digest(figures, moment, local_day, scope_label)
 

@@ -22,8 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol, TypeVar, cast
@@ -45,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import Database
 from storage.models import (
     Idea,
     IdeaAttachment,
@@ -259,19 +259,19 @@ async def programme_figures(
     period: str,
     launched_by: date | None = None,
     overdue_limit: int = 50,
-    side_sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None,
+    apart: Apart | None = None,
 ) -> ProgrammeFigures:
     """Every figure of the digest for ``scope`` (None: all OPDs), ``window`` and the
     monitoring ``period`` ("2027-03").
 
-    ``side_sessions`` (PostgreSQL): participation, the costliest query by far (the roster
-    matched by NIP to everyone on a live idea), runs on a second connection meanwhile, so
-    the server works on it beside the other queries on another core.
+    ``apart`` (``participation_apart(database)``): participation, the costliest query by far
+    (the roster matched by NIP to everyone on a live idea), runs on another connection
+    meanwhile, so the database works on it beside the other queries on another core.
     """
     opd_scope = None if scope is None else frozenset(scope)
-    side: asyncio.Task[dict[int, tuple[int, int]]] | None = None
-    if side_sessions is not None:
-        side = asyncio.create_task(_taking_part_apart(side_sessions, opd_scope))
+    side: asyncio.Task[_Counts] | None = None
+    if apart is not None:
+        side = asyncio.ensure_future(apart(opd_scope))
     try:
         funnel, total, new_total = await _funnel(session, opd_scope, window)
         opd_counts = await _opd_counts(session, opd_scope, window)
@@ -393,12 +393,38 @@ def _opds(counts: _OpdCounts, taking_part: _Counts) -> tuple[OpdFigures, ...]:
     )
 
 
-async def _taking_part_apart(
-    sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
-    scope: frozenset[int] | None,
-) -> dict[int, tuple[int, int]]:
-    async with sessions() as session:
-        return await _taking_part(session, scope)
+Apart = Callable[[frozenset[int] | None], Awaitable[dict[int, tuple[int, int]]]]
+
+
+def participation_apart(database: Database) -> Apart:
+    """How participation runs beside the other figures: on PostgreSQL a second connection of
+    the same pool (the server runs each connection's query in its own process); on SQLite a
+    thread with its own connection, because SQLite's statements run on the calling thread
+    (storage/sqlite_inline.py) and only another thread's run at the same time (WAL readers
+    do not block each other, and sqlite3 lets go of the GIL while a statement runs)."""
+    if not database.is_sqlite:
+        sessions = database.sessions
+
+        async def on_a_second_connection(scope: frozenset[int] | None) -> _Counts:
+            async with sessions() as session:
+                return await _taking_part(session, scope)
+
+        return on_a_second_connection
+    url = database.url
+
+    async def in_a_thread(scope: frozenset[int] | None) -> _Counts:
+        return await asyncio.to_thread(asyncio.run, _taking_part_on_its_own(url, scope))
+
+    return in_a_thread
+
+
+async def _taking_part_on_its_own(url: str, scope: frozenset[int] | None) -> _Counts:
+    database = Database(url)
+    try:
+        async with database.sessions() as session:
+            return await _taking_part(session, scope)
+    finally:
+        await database.dispose()
 
 
 async def _taking_part(

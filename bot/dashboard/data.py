@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.figures import ProgrammeFigures, Window, programme_figures
+from storage.figures import ProgrammeFigures, Window, participation_apart, programme_figures
 from storage.idea_filter import IdeaFilter, apply_filter
 from storage.models import (
     ActionPlanItem,
@@ -191,7 +191,7 @@ async def _figures(
                 period=period,
                 launched_by=today,
                 overdue_limit=50,
-                side_sessions=None if database.is_sqlite else database.sessions,
+                apart=participation_apart(database),
             )
             return figures, await recent_reports(session, scope, period)
     finally:

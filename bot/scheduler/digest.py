@@ -33,6 +33,7 @@ from reports.chart import chart_file
 from reports.digest import Digest, build_digest, digest_text, week_label
 from reports.push_body import push_body
 from storage.db import Database
+from storage.figures import participation_apart
 from storage.models import Role, User, UserRole
 from storage.outbox import Claimed, NewMessage, OutboxMessage
 from storage.queries import preferred_identity
@@ -174,7 +175,7 @@ class DigestComposer:
             scope=None,
             moment=moment,
             tz=self.settings.tz,
-            side_sessions=None if self.database.is_sqlite else self.database.sessions,
+            apart=participation_apart(self.database),
         )
         self._cache = (at, time.monotonic(), digest)
         return digest
