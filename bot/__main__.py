@@ -290,6 +290,7 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--subject", help='only entries about one subject, e.g. "idea:12"')
     audit.add_argument("--since", help="ISO date or time (local time unless a zone is given)")
     audit.add_argument("--limit", type=int)
+    sub.add_parser("outbox", help="outbox rows per kind and state; digest pushes not yet accepted")
     export = sub.add_parser("export", help="the Direktori Inovasi as XLSX or CSV")
     export.add_argument("--format", required=True, choices=("xlsx", "csv"))
     export.add_argument(
@@ -334,9 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(schedule(settings, args.at, args.dry_run))
     if command == "digest":
         return asyncio.run(digest(settings, args.at, args.send))
-    if command in ("import-asn", "grant", "revoke", "audit"):
+    if command in ("import-asn", "grant", "revoke", "audit", "outbox"):
         from bot import admin_cli
 
+        if command == "outbox":
+            return asyncio.run(admin_cli.print_outbox(settings))
         if command == "import-asn":
             return asyncio.run(admin_cli.import_asn(settings, args.file))
         if command == "audit":

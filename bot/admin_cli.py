@@ -135,3 +135,58 @@ async def print_audit(
 
 def _json(value: object) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+async def print_outbox(settings: Settings) -> int:
+    """``python -m bot outbox``: rows per kind and state, then every digest push not yet
+    accepted, with how long it has been refused and whether people were told."""
+    from bot.push.alert import STUCK_KIND, STUCK_PREFIX
+    from bot.scheduler.digest import PUSH_KIND
+    from storage.outbox import OutboxMessage, OutboxState
+
+    database = await _open(settings)
+    try:
+        async with database.sessions() as session:
+            counts = (
+                await session.execute(
+                    select(OutboxMessage.kind, OutboxMessage.state, func.count())
+                    .group_by(OutboxMessage.kind, OutboxMessage.state)
+                    .order_by(OutboxMessage.kind, OutboxMessage.state)
+                )
+            ).all()
+            print("kind\tstate\trows")
+            for kind, state, n in counts:
+                print(f"{kind}\t{state}\t{n}")
+            waiting = await session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.kind == PUSH_KIND,
+                    OutboxMessage.state != OutboxState.SENT.value,
+                )
+                .order_by(OutboxMessage.id)
+            )
+            rows = list(waiting)
+            if not rows:
+                return 0
+            print()
+            print("push_key\tstate\tdue_since\tattempts\tnext_try\tlast_result\talerted")
+            for row in rows:
+                alerts = await session.scalar(
+                    select(func.count()).where(
+                        OutboxMessage.kind == STUCK_KIND,
+                        OutboxMessage.key.like(f"{STUCK_PREFIX}{row.key}:%"),
+                    )
+                )
+                try:
+                    since = str(json.loads(row.payload.get("body") or "{}").get("generated_at"))
+                except ValueError:
+                    since = ""
+                next_try = row.due_at.astimezone(settings.tz).isoformat(timespec="minutes")
+                told = f"yes ({alerts})" if alerts else "no"
+                print(
+                    f"{row.key}\t{row.state}\t{since}\t{row.attempts}\t{next_try}\t"
+                    f"{row.result or ''}\t{told}"
+                )
+    finally:
+        await database.dispose()
+    return 0

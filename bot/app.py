@@ -19,6 +19,7 @@ from bot.outbox.election import SenderElection
 from bot.outbox.errors import SendError, Transient
 from bot.outbox.limits import UNLIMITED, ChannelLimits
 from bot.outbox.sender import OutboxSender, Port
+from bot.push.alert import StuckPushAlert
 from bot.push.sender import PushSender
 from bot.scheduler.loop import Scheduler
 from bot.similarity_loader import build_similarity_index
@@ -311,7 +312,11 @@ async def open_core(
         core.sender.on_blocked = core.mark_blocked
         if settings.bappeda_push_url and settings.bappeda_push_secret:
             core.push = PushSender(
-                outbox, settings.bappeda_push_url, settings.bappeda_push_secret, clock=clock
+                outbox,
+                settings.bappeda_push_url,
+                settings.bappeda_push_secret,
+                clock=clock,
+                on_refused=StuckPushAlert(database, settings),
             )
         if election is not None:
             election.wake = core.sender.wake

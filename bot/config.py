@@ -89,6 +89,14 @@ class Settings:
     # replicas' load test, which measures processing, not Telegram's budget).
     telegram_per_second: int = 30
     whatsapp_per_second: int = 80
+    # The largest document each channel takes (bytes): a bot may send 50 MB on Telegram, a
+    # business number 100 MB on WhatsApp. A larger /ekspor file is refused with advice.
+    telegram_document_limit: int = 50 * 1024 * 1024
+    whatsapp_document_limit: int = 100 * 1024 * 1024
+    # Charts and export files written for delivery are removed after this many hours.
+    generated_files_hours: int = 24
+    # A digest push refused for this many hours is reported once to the Bappeda officers.
+    push_alert_hours: int = 24
 
     @property
     def stem_cache(self) -> Path:
@@ -223,7 +231,50 @@ class Settings:
                 get("WHATSAPP_MESSAGES_PER_SECOND"),
                 defaults.whatsapp_per_second,
             ),
+            telegram_document_limit=_megabytes(
+                "SASI_TELEGRAM_DOCUMENT_MB",
+                get("SASI_TELEGRAM_DOCUMENT_MB"),
+                defaults.telegram_document_limit,
+            ),
+            whatsapp_document_limit=_megabytes(
+                "SASI_WHATSAPP_DOCUMENT_MB",
+                get("SASI_WHATSAPP_DOCUMENT_MB"),
+                defaults.whatsapp_document_limit,
+            ),
+            generated_files_hours=_hours(
+                "SASI_GENERATED_FILES_HOURS",
+                get("SASI_GENERATED_FILES_HOURS"),
+                defaults.generated_files_hours,
+            ),
+            push_alert_hours=_hours(
+                "SASI_PUSH_ALERT_HOURS", get("SASI_PUSH_ALERT_HOURS"), defaults.push_alert_hours
+            ),
         )
+
+
+def _megabytes(name: str, text: str | None, default: int) -> int:
+    """A size in MB (decimals allowed) as bytes."""
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of megabytes, not {text!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0, not {text}")
+    return int(value * 1024 * 1024)
+
+
+def _hours(name: str, text: str | None, default: int) -> int:
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number of hours, not {text!r}") from exc
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, not {value}")
+    return value
 
 
 def _public_url(text: str | None, port: int) -> str:

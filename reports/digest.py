@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.i18n import Translator
 from handlers.indicators import indicators
-from storage.figures import ProgrammeFigures, Window, programme_figures
+from storage.figures import Apart, ProgrammeFigures, Window, programme_figures
 from storage.models import IdeaStatus, SimilarityDecisionKind, Stage
 
 # During a month's first week its reports are barely asked for: the digest shows the month
@@ -51,6 +51,7 @@ async def build_digest(
     moment: datetime,
     tz: ZoneInfo,
     scope_label: str | None = None,
+    apart: Apart | None = None,
 ) -> Digest:
     """The figures of the week before ``moment`` for ``scope`` (None: the whole Pemda)."""
     local_day = moment.astimezone(tz).date()
@@ -62,6 +63,7 @@ async def build_digest(
         period=period,
         launched_by=launched_by,
         overdue_limit=0,
+        apart=apart,
     )
     return Digest(figures, moment, local_day, scope_label)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 from handlers.i18n import Translator
@@ -154,6 +154,10 @@ def inventory_widths() -> list[float]:
 
 def inventory_row(record: IdeaRecord, t: Translator) -> list[CellValue]:
     """What each indicator has: "2: sk.pdf, foto.jpg", or "belum ada" (none yet)."""
+    if not any(f.indicator for f in record.files):
+        # Most ideas have no eviden yet: the same cells every time, made once per language.
+        mandatory, nothing = _nothing_yet(t.locale, t("export.none_yet"))
+        return [record.id, record.name, record.opd or "", mandatory, *nothing]
     by_indicator: dict[str, list[str]] = {}
     for file in record.files:
         if file.indicator:
@@ -169,3 +173,9 @@ def inventory_row(record: IdeaRecord, t: Translator) -> list[CellValue]:
             cells.append(missing)
             missing_mandatory += indicator.mandatory
     return [record.id, record.name, record.opd or "", missing_mandatory, *cells]
+
+
+@lru_cache(maxsize=8)
+def _nothing_yet(locale: str, missing: str) -> tuple[int, tuple[str, ...]]:
+    codes = indicators()
+    return sum(i.mandatory for i in codes), (missing,) * len(codes)

@@ -34,6 +34,8 @@ class Actor:
 
 
 CLI = Actor(CLI_ACTOR)
+# A Direktori Inovasi export, from chat (/ekspor) or the dashboard: who, when, what.
+EXPORT_ACTION = "directory.export"
 SYSTEM = Actor(SYSTEM_ACTOR)
 
 
@@ -77,3 +79,24 @@ async def entries(
     if limit is not None:
         query = query.limit(limit)
     return list(await session.scalars(query))
+
+
+def export_audit(
+    via: str,
+    fmt: str,
+    scope: frozenset[int] | None,
+    ideas: int,
+    wanted: dict[str, object] | None = None,
+    part: str | None = None,
+) -> dict[str, Any]:
+    """The ``after`` of an export's audit entry: channel, format, scope, filter, size."""
+    after: dict[str, Any] = {
+        "via": via,
+        "format": fmt,
+        "scope": "all" if scope is None else sorted(scope),
+        "filter": wanted or {},
+        "ideas": ideas,
+    }
+    if part is not None:
+        after["part"] = part
+    return after

@@ -57,3 +57,23 @@ def apply_filter(query: S, scope: frozenset[int] | None, wanted: IdeaFilter | No
                 )
             )
     return query
+
+
+def describe_filter(wanted: IdeaFilter | None) -> dict[str, object]:
+    """The filter as the audit log keeps it: only what was asked for, as plain values."""
+    if wanted is None:
+        return {}
+    shown: dict[str, object] = {}
+    if wanted.opd_ids:
+        shown["opd_ids"] = sorted(wanted.opd_ids)
+    if wanted.stage is not None:
+        shown["stage"] = wanted.stage.value
+    if wanted.status is not None:
+        shown["status"] = wanted.status.value
+    if wanted.is_digital is not None:
+        shown["is_digital"] = wanted.is_digital
+    if wanted.affair:
+        shown["affair"] = wanted.affair
+    if wanted.text:
+        shown["text"] = wanted.text
+    return shown

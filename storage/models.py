@@ -15,6 +15,7 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -187,6 +188,13 @@ class Idea(Base):
     """An innovation idea, with the fields of Kemendagri's Indeks Inovasi Daerah profile."""
 
     __tablename__ = "ideas"
+    # The programme's figures (storage/figures.py) read ideas by stage and status from this
+    # index alone, never the rows with their long texts.
+    __table_args__ = (
+        Index("ix_ideas_stage_status", "stage", "status", "opd_id", "created_at"),
+        # Also what the OPD's foreign key and a coordinator's scope are looked up by.
+        Index("ix_ideas_opd_status", "opd_id", "status", "stage", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(150))
@@ -200,7 +208,7 @@ class Idea(Base):
     affair: Mapped[str | None] = mapped_column(String(40))
     initiator: Mapped[str | None] = mapped_column(String(40))
     budget_estimate: Mapped[int | None] = mapped_column(BigInteger)
-    opd_id: Mapped[int | None] = mapped_column(ForeignKey("opds.id"), index=True)
+    opd_id: Mapped[int | None] = mapped_column(ForeignKey("opds.id"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     stage: Mapped[Stage] = mapped_column(_enum(Stage, "stage"), default=Stage.DIAGNOSE)
     status: Mapped[IdeaStatus] = mapped_column(
@@ -400,7 +408,10 @@ class MonitoringReport(Base):
     """The monthly monitoring report of a Deliver-stage idea; one per idea and period."""
 
     __tablename__ = "monitoring_reports"
-    __table_args__ = (UniqueConstraint("idea_id", "period"),)
+    __table_args__ = (
+        UniqueConstraint("idea_id", "period"),
+        Index("ix_monitoring_reports_period", "period", "submitted_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id", ondelete="CASCADE"), index=True)
@@ -423,11 +434,13 @@ class RosterEntry(Base):
     """
 
     __tablename__ = "asn_roster"
+    # Per OPD with the echelon: the roster counted from the index alone.
+    __table_args__ = (Index("ix_asn_roster_opd_echelon", "opd_id", "echelon"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     nip: Mapped[str] = mapped_column(String(18), unique=True)
     full_name: Mapped[str] = mapped_column(String(120))
-    opd_id: Mapped[int] = mapped_column(ForeignKey("opds.id"), index=True)
+    opd_id: Mapped[int] = mapped_column(ForeignKey("opds.id"))
     position: Mapped[str] = mapped_column(String(200))
     # "II", "III" or "IV" for structural officials (eselon); None for everyone else.
     echelon: Mapped[str | None] = mapped_column(String(8))

@@ -387,6 +387,34 @@ async def test_filters_narrow_the_table(rig: Rig) -> None:
     assert "/dasbor/ekspor?q=keliling&amp;digital=no&amp;format=xlsx" in text
 
 
+async def test_exports_from_the_page_are_audited_with_their_filter(rig: Rig) -> None:
+    from storage.audit import EXPORT_ACTION
+
+    cookie = await rig.sign_in("coordinator")
+    dinkes = rig.world.opds["Dinkes"]
+    exported = await rig.get(
+        f"/dasbor/ekspor?q=sehat&stage=deliver&opd={dinkes}&format=xlsx", cookie
+    )
+    assert exported.status == 200
+    eviden = await rig.get("/dasbor/ekspor?format=csv&part=eviden&digital=yes", cookie)
+    assert eviden.status == 200
+    refused = await rig.get("/dasbor/ekspor?format=pdf", cookie)
+    assert refused.status == 404
+    first, second = sorted(await _audit(rig, EXPORT_ACTION), key=lambda e: e.id)
+    assert first.actor_id == second.actor_id == rig.world.users["coordinator"]
+    assert first.at is not None and first.subject == f"user:{rig.world.users['coordinator']}"
+    assert first.after == {
+        "via": "dashboard",
+        "format": "xlsx",
+        "scope": [dinkes],
+        "filter": {"opd_ids": [dinkes], "stage": "deliver", "text": "sehat"},
+        "ideas": 1,
+    }
+    assert second.after is not None
+    assert second.after["format"] == "csv" and second.after["part"] == "eviden"
+    assert second.after["filter"] == {"is_digital": True}
+
+
 async def test_a_revoked_role_loses_the_dashboard_at_the_next_request(rig: Rig) -> None:
     cookie = await rig.sign_in("coordinator")
     assert (await rig.get("/dasbor/", cookie)).status == 200

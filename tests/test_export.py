@@ -494,3 +494,85 @@ async def test_a_failing_export_is_logged_and_the_person_told(
     [(_, [reply])] = inbox.sent
     assert reply.text == ID("export.failed") and reply.file is None
     assert "export for outbox row" in caplog.text
+
+
+async def _audited_exports(database: Any) -> list[dict[str, Any]]:
+    from storage.audit import EXPORT_ACTION
+    from storage.models import AuditEntry
+
+    async with database.sessions() as session:
+        entries = await session.scalars(
+            select(AuditEntry).where(AuditEntry.action == EXPORT_ACTION).order_by(AuditEntry.id)
+        )
+        return [{"actor_id": e.actor_id, "at": e.at, **(e.after or {})} for e in entries]
+
+
+async def test_ekspor_is_audited_with_who_format_and_scope(world: World) -> None:
+    await _seed(world)
+    chat = world.chat
+    chat.core.register_sender("terminal", Inbox())
+    await chat.say("coordinator", "/ekspor xlsx")
+    await chat.core.sender.send_due("terminal")
+    [entry] = await _audited_exports(chat.core.database)
+    assert entry["actor_id"] == world.users["coordinator"]
+    assert entry["at"] is not None
+    assert entry["via"] == "terminal" and entry["format"] == "xlsx"
+    assert entry["scope"] == [world.opds["Dinkes"]] and entry["ideas"] == 1
+    assert entry["filter"] == {}
+
+
+async def test_a_file_over_telegrams_limit_is_replaced_by_advice(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A limit of 1 KB stands in for Telegram's 50 MB: the person is told, politely, what to
+    do instead; nothing is sent as a document and the file does not stay on disk."""
+    from storage.audit import CLI
+    from storage.models import Opd, Role
+    from storage.roles import grant
+    from tests.fakes.telegram_api import telegram_rig
+    from tests.test_telegram_e2e import Person
+    from tests.test_telegram_e2e import demo_core as telegram_core
+
+    async with telegram_rig(
+        tmp_path, "polling", telegram_core, database_url=database_url,
+        telegram_document_limit=1024,
+    ) as rig:  # fmt: skip
+        budi = Person(rig, rig.fake.user(9102, "Budi", language_code="id"))
+        await budi.register(name="Budi Santoso", nip="198503152010011003")
+        database = rig.core.database
+        async with database.writing(), database.sessions() as session, session.begin():
+            user = await session.scalar(select(User).where(User.nip == "198503152010011003"))
+            assert user is not None
+            await grant(session, CLI, user, Role.BAPPEDA, None)
+            dinkes = await session.scalar(select(Opd).where(Opd.short_name == "Dinkes"))
+            assert dinkes is not None
+            session.add_all(
+                Idea(name=f"Inovasi {n}", problem="Masalah " * 40, idea="Gagasan " * 40,
+                     opd_id=dinkes.id, owner_id=user.id)
+                for n in range(20)
+            )  # fmt: skip
+
+        await budi.say("/ekspor csv")
+        await rig.core.sender.send_due("telegram")
+        sent = rig.fake.sent_to(9102)
+        assert [m for m in sent if m.kind == "document"] == []
+        advice = [m.text for m in sent if m.text and "melebihi batas" in m.text]
+        assert len(advice) == 1
+        assert "Telegram" in advice[0]
+        assert "/dasbor" in advice[0] and "python -m bot export" in advice[0]
+        assert list((rig.settings.data_dir / "exports").glob("*/*.csv")) == []
+        [entry] = await _audited_exports(database)
+        assert entry["via"] == "telegram" and entry["scope"] == "all"
+        assert len(entry["too_large"]) == 2  # the directory and the inventory
+
+
+async def test_within_the_limit_the_file_is_sent(world: World) -> None:
+    """The terminal has no document limit; Telegram's default 50 MB holds a small export."""
+    from bot.config import Settings
+    from bot.export_delivery import document_limit
+
+    assert document_limit(Settings(), "telegram") == 50 * 1024 * 1024
+    assert document_limit(Settings(), "whatsapp") == 100 * 1024 * 1024
+    assert document_limit(Settings(), "terminal") is None
+    assert Settings.from_env({"SASI_TELEGRAM_DOCUMENT_MB": "0.5"}, dotenv_path=None)\
+        .telegram_document_limit == 512 * 1024  # fmt: skip

@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -137,3 +138,80 @@ async def test_a_receiver_that_is_down_loses_nothing(settings: Settings) -> None
         assert row is not None
         assert row.state == OutboxState.PENDING.value and row.attempts == 10
         assert row.result is not None and "Connect" in row.result
+
+
+async def test_a_push_refused_for_a_day_is_told_once_and_still_retried(
+    settings: Settings, receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The receiver answers 500 for ever: the push keeps retrying, and after 24 hours the
+    Bappeda officer and the admin are each told once (one outbox row each), in their own
+    language; ``python -m bot outbox`` shows the push and that they were told."""
+    from bot.admin_cli import print_outbox
+    from bot.push.alert import STUCK_KIND
+    from storage.models import Identity, Role, User, UserRole
+
+    receiver.answers = [500] * 100
+    settings = replace(settings, bappeda_push_url=receiver.url, bappeda_push_secret=SECRET)
+    start = datetime(2027, 4, 5, 0, 30, tzinfo=UTC)
+    clock = Clock(start)
+    async with open_core(settings, migrate=False, clock=clock) as core:
+        await seed(core.database)
+        async with core.database.writing(), core.database.sessions() as session, session.begin():
+            for name, role, locale in (("Sari", Role.BAPPEDA, "id"), ("Admin", Role.ADMIN, "en")):
+                person = User(full_name=name, locale=locale, registered_at=start)
+                session.add(person)
+                await session.flush()
+                session.add(UserRole(user_id=person.id, role=role, opd_id=None))
+                session.add(Identity(user_id=person.id, channel="terminal", external_id=name))
+        inbox: list[tuple[str, str]] = []
+
+        async def terminal(external_id: str, replies: Any, *, template: Any = None) -> None:
+            inbox.extend((external_id, r.text) for r in replies)
+
+        core.register_sender("terminal", terminal)
+        await core.scheduler.tick()
+        assert core.push is not None
+
+        async def alerts() -> list[OutboxMessage]:
+            async with core.database.sessions() as session:
+                found = await session.scalars(
+                    select(OutboxMessage).where(OutboxMessage.kind == STUCK_KIND)
+                )
+                return list(found)
+
+        while clock.now - start < timedelta(hours=23):
+            await core.push.send_due()
+            clock.now += timedelta(hours=1)
+        assert await alerts() == []  # refused, but not for a day yet
+        for _ in range(6):  # past 24 hours, several more refusals
+            await core.push.send_due()
+            clock.now += timedelta(hours=1)
+        told = await alerts()
+        assert sorted(r.recipient for r in told) == ["Admin", "Sari"]
+        await core.sender.send_due("terminal")
+        # Sari also gets the digest itself; the alerts are one message each.
+        told_texts = [(to, text) for to, text in inbox if "2027-W14" in text]
+        assert sorted(to for to, _ in told_texts) == ["Admin", "Sari"]
+        texts = dict(told_texts)
+        assert texts["Sari"].startswith("Perhatian: rekap mingguan 2027-W14")
+        assert "HTTP 500" in texts["Sari"] and receiver.url in texts["Sari"]
+        assert texts["Admin"].startswith("Attention: the weekly digest 2027-W14")
+        async with core.database.sessions() as session:
+            push = await session.scalar(
+                select(OutboxMessage).where(OutboxMessage.kind == "digest_push")
+            )
+        assert push is not None and push.state == OutboxState.PENDING.value
+        assert len(receiver.accepted) == 0 and len(receiver.requests) == push.attempts
+
+        await core.push.send_due()  # later refusals tell nobody again
+        clock.now += timedelta(hours=2)
+        await core.push.send_due()
+        assert len(await alerts()) == 2
+
+    capsys.readouterr()
+    assert await print_outbox(settings) == 0
+    out = capsys.readouterr().out
+    assert "push_stuck\tsent\t2" in out
+    [line] = [x for x in out.splitlines() if x.startswith("push:digest:2027-W14\t")]
+    assert "\tpending\t2027-04-05T00:30:00Z\t" in line and line.endswith("\tyes (2)")
+    assert "HTTP 500" in line

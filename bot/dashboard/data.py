@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.figures import ProgrammeFigures, Window, programme_figures
+from storage.figures import ProgrammeFigures, Window, participation_apart, programme_figures
 from storage.idea_filter import IdeaFilter, apply_filter
 from storage.models import (
     ActionPlanItem,
@@ -35,7 +36,13 @@ from storage.models import (
 PAGE_SIZE = 50
 RECENT_REPORTS = 10
 _CACHE_SIZE = 64
-FRESH_WAIT = 0.2  # seconds a poll waits for new figures before serving the last ones
+# Seconds a poll waits for new figures before serving the last ones. The figures for
+# 100,000 ideas take 0.2-0.3 s (bench/bench_dashboard.py), so this is only a safety valve for
+# a machine far busier than that: normally every answer is computed from the current data.
+FRESH_WAIT = 2.0
+# Seconds a summary is served while nothing changed: "this week" and the overdue owners move
+# with the clock too, so even an idle programme is recomputed now and then.
+CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -101,18 +108,18 @@ async def version(session: AsyncSession) -> str:
 
 
 class SummaryCache:
-    """The figures per (scope, period), recomputed only when the version changed.
+    """The figures per (scope, period), kept for ``CACHE_SECONDS`` while the version holds.
 
-    For a whole Pemda the figures take a second or more (bench/bench_dashboard.py), so a
-    poll that finds them outdated starts one recomputation in the background and waits for
-    it only briefly (``FRESH_WAIT``): if it is not ready, the previous figures are served,
-    marked with their own version, and the next poll gets the new ones. Only the first load
-    of a scope waits for the whole computation.
+    A poll that finds them outdated (the data changed, or they are older than that) starts
+    one recomputation in a worker thread and waits for it; only past ``FRESH_WAIT`` (a machine
+    far busier than the bench's) does it serve the previous figures, marked with their own
+    version, so the next poll gets the new ones.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, clock: Callable[[], float] = time.monotonic) -> None:
         self.database = database
-        self._entries: OrderedDict[tuple[object, ...], Summary] = OrderedDict()
+        self.clock = clock
+        self._entries: OrderedDict[tuple[object, ...], tuple[float, Summary]] = OrderedDict()
         self._running: dict[tuple[object, ...], asyncio.Task[Summary]] = {}
 
     async def get(self, scope: frozenset[int] | None, now: datetime, today: date) -> Summary:
@@ -120,10 +127,15 @@ class SummaryCache:
             current = await version(session)
         period = f"{today:%Y-%m}"
         key: tuple[object, ...] = (scope, period)
-        found = self._entries.get(key)
-        if found is not None and found.version == current:
+        entry = self._entries.get(key)
+        found = None if entry is None else entry[1]
+        if (
+            entry is not None
+            and entry[1].version == current
+            and self.clock() - entry[0] < CACHE_SECONDS
+        ):
             self._entries.move_to_end(key)
-            return found
+            return entry[1]
         task = self._running.get(key)
         if task is None:
             task = asyncio.create_task(self._compute(key, scope, now, today, current))
@@ -156,7 +168,7 @@ class SummaryCache:
                 asyncio.run, _figures(self.database.url, scope, now, today)
             )
             summary = Summary(current, figures, recent, now)
-            self._entries[key] = summary
+            self._entries[key] = (self.clock(), summary)
             self._entries.move_to_end(key)
             while len(self._entries) > _CACHE_SIZE:
                 self._entries.popitem(last=False)
@@ -179,6 +191,7 @@ async def _figures(
                 period=period,
                 launched_by=today,
                 overdue_limit=50,
+                apart=participation_apart(database),
             )
             return figures, await recent_reports(session, scope, period)
     finally:

@@ -27,7 +27,7 @@ from handlers.access import Access, is_allowed, load_roles, visible_opds
 from handlers.i18n import LOCALES, Translator
 from handlers.idea_fields import AFFAIRS
 from reports.export import Format, export_ideas, inventory_path
-from storage.audit import SYSTEM, Actor, record
+from storage.audit import EXPORT_ACTION, SYSTEM, Actor, export_audit, record
 from storage.dashboard_access import (
     LinkRefusal,
     csrf_token,
@@ -38,7 +38,7 @@ from storage.dashboard_access import (
     use_link,
 )
 from storage.db import Database
-from storage.idea_filter import IdeaFilter
+from storage.idea_filter import IdeaFilter, describe_filter
 from storage.models import DashboardSession, IdeaStatus, Stage, User
 
 log = logging.getLogger(__name__)
@@ -481,7 +481,7 @@ async def export(request: web.Request) -> web.Response:
     with tempfile.TemporaryDirectory(prefix="sasi-dasbor-") as folder:
         path = Path(folder) / f"{stem}.{fmt}"
         async with dashboard.database.sessions() as session:
-            await export_ideas(
+            result = await export_ideas(
                 session,
                 path,
                 fmt,
@@ -491,6 +491,27 @@ async def export(request: web.Request) -> web.Response:
                 timezone=dashboard.settings.tz,
             )
         chosen = inventory_path(path) if eviden else path
+        async with (
+            dashboard.database.writing(),
+            dashboard.database.sessions() as session,
+            session.begin(),
+        ):
+            record(
+                session,
+                Actor.of(viewer.user),
+                EXPORT_ACTION,
+                f"user:{viewer.user.id}",
+                after=export_audit(
+                    "dashboard",
+                    fmt,
+                    viewer.scope,
+                    result.ideas,
+                    describe_filter(wanted),
+                    part="eviden" if eviden else "ideas" if fmt == "csv" else None,
+                ),
+                at=dashboard.clock(),
+            )
+
         body = await asyncio.to_thread(chosen.read_bytes)
     content_type = (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

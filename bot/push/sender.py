@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -48,8 +48,11 @@ class PushSender:
         *,
         clock: Callable[[], datetime] = utcnow,
         poll_seconds: float = POLL_SECONDS,
+        on_refused: Callable[[Claimed, str, datetime], Awaitable[int]] | None = None,
     ) -> None:
         self.store = store
+        # Told of each refusal, to alert people once it has lasted (bot/push/alert.py).
+        self.on_refused = on_refused
         self.url = url
         self.secret = secret
         self.clock = clock
@@ -92,6 +95,12 @@ class PushSender:
         wait: timedelta = backoff(row.attempts + 1)
         log.warning("digest push %s not accepted (%s); again in %s", row.key, reason, wait)
         await self.store.retry(row.id, self.clock() + wait, reason, parts_sent=0)
+        if self.on_refused is not None:
+            try:
+                await self.on_refused(row, reason, self.clock())
+            except Exception:
+                # The retry is recorded; the alert is tried again at the next refusal.
+                log.exception("could not queue the alert for digest push %s", row.key)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

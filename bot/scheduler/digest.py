@@ -33,6 +33,7 @@ from reports.chart import chart_file
 from reports.digest import Digest, build_digest, digest_text, week_label
 from reports.push_body import push_body
 from storage.db import Database
+from storage.figures import participation_apart
 from storage.models import Role, User, UserRole
 from storage.outbox import Claimed, NewMessage, OutboxMessage
 from storage.queries import preferred_identity
@@ -169,7 +170,13 @@ class DigestComposer:
         if cached is not None and cached[0] == at and time.monotonic() - cached[1] < CACHE_SECONDS:
             return cached[2]
         moment = datetime.fromisoformat(at)
-        digest = await build_digest(session, scope=None, moment=moment, tz=self.settings.tz)
+        digest = await build_digest(
+            session,
+            scope=None,
+            moment=moment,
+            tz=self.settings.tz,
+            apart=participation_apart(self.database),
+        )
         self._cache = (at, time.monotonic(), digest)
         return digest
 

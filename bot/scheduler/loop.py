@@ -19,7 +19,7 @@ from sqlalchemy import text
 from bot.calendar.working_time import WorkingTime, load_working_time
 from bot.config import Settings
 from bot.dashboard.link_delivery import DashboardLinkComposer
-from bot.export_delivery import ExportComposer
+from bot.export_delivery import ExportComposer, remove_generated_files
 from bot.scheduler.compose import Composed, NoticeComposer
 from bot.scheduler.digest import (
     DIGEST_KIND,
@@ -128,6 +128,11 @@ class Scheduler:
             outbox_rows, updates = await self.outbox.housekeeping(now, retention)
             if outbox_rows or updates:
                 log.info("housekeeping: %d outbox rows, %d updates deleted", outbox_rows, updates)
+            files = await asyncio.to_thread(
+                remove_generated_files, self.settings.data_dir, self.settings.generated_files_hours
+            )
+            if files:
+                log.info("housekeeping: %d old chart and export files removed", files)
         return added
 
     async def queue_digest(self, now: datetime, *, manual: bool = False) -> int:

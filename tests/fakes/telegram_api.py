@@ -1011,8 +1011,10 @@ async def telegram_rig(
     *,
     database_url: str | None = None,
     secret: str = "s3cret-Token_1",
+    **settings_changes: Any,
 ) -> Any:
     """Fake API, core (``open_core`` unless given) and channel, started; all stopped after.
+    ``settings_changes`` replace fields of the rig's Settings (a low document limit, say).
 
     Teardown fails the test if the fake saw a request it could not serve.
     """
@@ -1036,6 +1038,10 @@ async def telegram_rig(
             telegram_webhook_url=webhook_url,
             telegram_webhook_secret=secret if webhook_url else None,
         )
+        if settings_changes:
+            import dataclasses
+
+            settings = dataclasses.replace(settings, **settings_changes)
         rig = TelegramRig(fake, settings, None, None, mode, core_factory)
         await rig.start()
         try:
