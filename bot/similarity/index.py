@@ -96,6 +96,11 @@ class ScoringParams:
     # Show a runner-up only when it scores at least this share of the best match: a
     # clear winner followed by topic neighbours is the usual way suggestions cry wolf.
     relative_cut: float = 0.8
+    # A match must share at least this many distinct full-weight words (not boilerplate,
+    # not learned concepts; a lexicon concept counts as one word): on real directories
+    # one rare word shared by two thin entries ("izin", "bakar") scored above the
+    # threshold and made the check cry wolf.
+    min_shared: int = 2
 
 
 @dataclass(frozen=True)
@@ -548,11 +553,16 @@ class SimilarityIndex:
     # -- search ----------------------------------------------------------------------
 
     def _finish(
-        self, scores: dict[int, float], limit: int, exclude: Sequence[str]
+        self, scores: dict[int, float], limit: int, exclude: Sequence[str], q: dict[int, float]
     ) -> list[SimilarMatch]:
         cut = self.threshold / 100.0
         excluded = {self._slots[d] for d in exclude if d in self._slots}
         hits = [(s, slot) for slot, s in scores.items() if s >= cut and slot not in excluded]
+        need = self.params.min_shared
+        if need > 1 and hits:
+            bf = self._bf
+            words = {t for t in q if bf[t] == 1.0}
+            hits = [h for h in hits if self._shared_words(h[1], words) >= need]
         # Ties broken by doc id so both search paths order results identically.
         hits.sort(key=lambda h: (-h[0], self._slot_ids[h[1]] or ""))
         if hits:
@@ -628,7 +638,14 @@ class SimilarityIndex:
                     vals[found] += weights[idx[found]].astype(np.float64) * w
             hit = vals >= cut
             scores = dict(zip(cands[hit].tolist(), vals[hit].tolist(), strict=True))
-            return self._finish(scores, limit, exclude)
+            return self._finish(scores, limit, exclude, q)
+
+    def _shared_words(self, slot: int, words: set[int]) -> int:
+        """Distinct query words (ids in ``words``) the document at ``slot`` contains."""
+        rec = self._records[slot]
+        if rec is None:
+            return 0
+        return len(words.intersection(rec[1:]))
 
     def search_exhaustive(
         self, name: str, description: str, limit: int = 3, exclude: Sequence[str] = ()
@@ -647,7 +664,7 @@ class SimilarityIndex:
                 scores[slot] = sum(
                     q.get(t, 0.0) * w for t, w in zip(vec.keys(), stored, strict=True)
                 )
-            return self._finish(scores, limit, exclude)
+            return self._finish(scores, limit, exclude, q)
 
     async def search(
         self, name: str, description: str, limit: int = 3, exclude: Sequence[str] = ()
