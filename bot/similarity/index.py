@@ -558,19 +558,26 @@ class SimilarityIndex:
         cut = self.threshold / 100.0
         excluded = {self._slots[d] for d in exclude if d in self._slots}
         hits = [(s, slot) for slot, s in scores.items() if s >= cut and slot not in excluded]
-        need = self.params.min_shared
-        if need > 1 and hits:
-            bf = self._bf
-            words = {t for t in q if bf[t] == 1.0}
-            hits = [h for h in hits if self._shared_words(h[1], words) >= need]
         # Ties broken by doc id so both search paths order results identically.
         hits.sort(key=lambda h: (-h[0], self._slot_ids[h[1]] or ""))
-        if hits:
-            floor = hits[0][0] * self.params.relative_cut
-            hits = [h for h in hits if h[0] >= floor]
+        need = self.params.min_shared
+        bf = self._bf
+        words = {t for t in q if bf[t] == 1.0} if need > 1 else set()
+        shown: list[tuple[float, int]] = []
+        floor = 0.0
+        # Best first, so the shared-word count is only taken for the few hits that could be
+        # shown (a large directory can put hundreds over the threshold).
+        for h in hits:
+            if len(shown) >= limit or h[0] < floor:
+                break
+            if need > 1 and self._shared_words(h[1], words) < need:
+                continue
+            if not shown:
+                floor = h[0] * self.params.relative_cut
+            shown.append(h)
         return [
             SimilarMatch(doc_id=self._slot_ids[slot] or "", score=round(100.0 * min(1.0, s), 2))
-            for s, slot in hits[: max(0, limit)]
+            for s, slot in shown
         ]
 
     def search_sync(
