@@ -21,7 +21,10 @@ perfect score because they are short, not because they describe the same idea. S
 vector is also multiplied by a *confidence* ``min(1, info / floor)``, where ``info`` is
 the norm of the document's raw weights: a text must carry enough rare, idea-bearing words
 before it can score high. The floor is a multiple of the weight of a term seen in one
-document, so it scales with the corpus. The score is ``100 * min(1, v_q·v_c)``.
+document, so it scales with the corpus. The score is ``100 * min(1, v_q·v_c)``. A match
+is shown only if the two texts share at least ``min_shared`` distinct full-weight words
+(boilerplate and learned concept tokens do not count), so two thin entries that have one
+rare word in common stay apart.
 
 Search
 ------
