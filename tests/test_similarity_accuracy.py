@@ -35,14 +35,14 @@ def _floor(precision: float, recall: float, quiet: float) -> Metrics:
     return Metrics(precision, recall, quiet, shown=0, with_partner=0, without_partner=0)
 
 
-DEVSET_FLOOR = _floor(precision=0.82, recall=0.98, quiet=0.80)
+DEVSET_FLOOR = _floor(precision=0.83, recall=0.99, quiet=0.80)
 REAL_DEV_FLOOR = _floor(precision=0.83, recall=0.77, quiet=0.84)
-# Collected entries (198): the tune part (130) was tuned on, the held-out part (68, 38
-# queries with a partner, 12 without) never. These are the levels reached, not the
-# issue's targets: held-out recall is 0.816 (31 of 38), under the 0.85 asked for.
-# Tune part measured 0.903 / 0.917 / 0.800 after the third pass (numbers and lexicon).
-TUNE_FLOOR = _floor(precision=0.89, recall=0.91, quiet=0.79)
-HELD_OUT_FLOOR = _floor(precision=0.90, recall=0.80, quiet=0.74)
+# Collected entries (517): the tune part (334; 249 queries with a partner, 41 without) was
+# tuned on, the held-out part (183; 104 with a partner, 33 without) never. These are the
+# levels measured in the fourth pass (tune 0.858 / 0.884 / 0.756, held-out 0.757 / 0.779 /
+# 0.606), not the targets: on the held-out part all three are under them.
+TUNE_FLOOR = _floor(precision=0.85, recall=0.87, quiet=0.75)
+HELD_OUT_FLOOR = _floor(precision=0.75, recall=0.77, quiet=0.60)
 
 
 def _shown(rows: Sequence[dict[str, str]]) -> dict[str, list[str]]:
@@ -120,11 +120,13 @@ def test_real_dev_set_keeps_its_accuracy_and_beats_the_baselines(real_dev: Judge
     assert m.balanced > best.balanced, (m, best)
 
 
-def test_collected_tune_part_keeps_its_accuracy() -> None:
+def test_collected_tune_part_keeps_its_accuracy_and_beats_the_baselines() -> None:
     collected = load_judged(COLLECTED, COLLECTED_GROUPS)
     tune = collected.subset(r["id"] for r in collected.rows if split_of(r) == "tune")
     m = evaluate_judged(_shown(tune.rows), tune)
     assert m.meets(TUNE_FLOOR), m
+    best = _best_baseline(tune.rows, lambda s: evaluate_judged(s, tune))
+    assert m.balanced > best.balanced, (m, best)
 
 
 def test_collected_held_out_part_keeps_its_accuracy() -> None:
@@ -133,8 +135,8 @@ def test_collected_held_out_part_keeps_its_accuracy() -> None:
     assert held.rows and held.positive, "the held-out part needs judged pairs"
     m = evaluate_judged(_shown(held.rows), held)
     assert m.meets(HELD_OUT_FLOOR), m
-    # Ahead of rapidfuzz; a TF-IDF cosine (and pg_trgm) at its hindsight-best threshold
-    # does better on these entries (README, "where the engine still fails").
+    # Ahead of rapidfuzz; a TF-IDF cosine at its hindsight-best threshold ties SASI's worst
+    # figure on these entries (0.606 each; README, "where the engine still fails").
     _, fuzzy = best_threshold_by(
         baselines.rapidfuzz_token_set(held.rows), lambda s: evaluate_judged(s, held), limit=3
     )

@@ -98,6 +98,30 @@ def test_quiet_on_blurbs_and_unrelated_text(index: SimilarityIndex) -> None:
     assert index.search_sync("", "") == []
 
 
+def test_one_shared_word_is_not_a_match_two_are() -> None:
+    """A single rare word in common (the thin entries of real directories) never warns,
+    on either search path; the same pair sharing two words does."""
+    import dataclasses
+
+    rows = [
+        ("dir:1", "Kebun Sekolah", "Siswa menanam sayur di kebun sekolah"),
+        ("dir:2", "Bank Sampah", "Warga menabung sampah yang dipilah di bank sampah"),
+        ("dir:3", "Posyandu Lansia", "Pemeriksaan kesehatan lanjut usia di posyandu"),
+        ("dir:4", "Festival Layang", "Lomba layang-layang antar kampung"),
+        ("dir:5", "Reklame", "Izin reklame"),
+    ]
+    one = ("Izin Usaha", "izin")
+    two = ("Izin Reklame", "izin reklame")
+    for need, expect_one in ((2, []), (1, ["dir:5"])):
+        idx = SimilarityIndex(
+            threshold=5.0, params=dataclasses.replace(SimilarityIndex().params, min_shared=need)
+        )
+        idx.rebuild(rows)
+        for search in (idx.search_sync, idx.search_exhaustive):
+            assert [m.doc_id for m in search(*one)] == expect_one
+            assert [m.doc_id for m in search(*two)] == ["dir:5"]
+
+
 def test_upsert_edit_and_remove_take_effect_at_once() -> None:
     idx = SimilarityIndex()
     idx.rebuild(

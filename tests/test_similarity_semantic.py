@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.similarity import SimilarityIndex
+from bot.similarity.index import ScoringParams
 from bot.similarity.judged import load_judged, split_of
 from bot.similarity.normalize import SYNONYMS_FILE
 from bot.similarity.semantic import CONCEPTS_FILE, SemanticConcepts
@@ -50,7 +51,12 @@ def test_concepts_link_different_words_and_weight_zero_turns_them_off() -> None:
     ]
 
     def score(weight: float) -> float:
-        index = SimilarityIndex(threshold=0.0, semantic=SemanticConcepts(weight=weight))
+        # min_shared=1: this isolates the concept layer (the texts share no word at all).
+        index = SimilarityIndex(
+            threshold=0.0,
+            semantic=SemanticConcepts(weight=weight),
+            params=ScoringParams(min_shared=1),
+        )
         index.rebuild(docs)
         hits = index.search_sync("Empat", f"{b} ikan", 3)
         return next((m.score for m in hits if m.doc_id == "1"), 0.0)

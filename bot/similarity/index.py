@@ -21,7 +21,10 @@ perfect score because they are short, not because they describe the same idea. S
 vector is also multiplied by a *confidence* ``min(1, info / floor)``, where ``info`` is
 the norm of the document's raw weights: a text must carry enough rare, idea-bearing words
 before it can score high. The floor is a multiple of the weight of a term seen in one
-document, so it scales with the corpus. The score is ``100 * min(1, v_q·v_c)``.
+document, so it scales with the corpus. The score is ``100 * min(1, v_q·v_c)``. A match
+is shown only if the two texts share at least ``min_shared`` distinct full-weight words
+(boilerplate and learned concept tokens do not count), so two thin entries that have one
+rare word in common stay apart.
 
 Search
 ------
@@ -96,6 +99,11 @@ class ScoringParams:
     # Show a runner-up only when it scores at least this share of the best match: a
     # clear winner followed by topic neighbours is the usual way suggestions cry wolf.
     relative_cut: float = 0.8
+    # A match must share at least this many distinct full-weight words (not boilerplate,
+    # not learned concepts; a lexicon concept counts as one word): on real directories
+    # one rare word shared by two thin entries ("izin", "bakar") scored above the
+    # threshold and made the check cry wolf.
+    min_shared: int = 2
 
 
 @dataclass(frozen=True)
@@ -548,19 +556,31 @@ class SimilarityIndex:
     # -- search ----------------------------------------------------------------------
 
     def _finish(
-        self, scores: dict[int, float], limit: int, exclude: Sequence[str]
+        self, scores: dict[int, float], limit: int, exclude: Sequence[str], q: dict[int, float]
     ) -> list[SimilarMatch]:
         cut = self.threshold / 100.0
         excluded = {self._slots[d] for d in exclude if d in self._slots}
         hits = [(s, slot) for slot, s in scores.items() if s >= cut and slot not in excluded]
         # Ties broken by doc id so both search paths order results identically.
         hits.sort(key=lambda h: (-h[0], self._slot_ids[h[1]] or ""))
-        if hits:
-            floor = hits[0][0] * self.params.relative_cut
-            hits = [h for h in hits if h[0] >= floor]
+        need = self.params.min_shared
+        bf = self._bf
+        words = {t for t in q if bf[t] == 1.0} if need > 1 else set()
+        shown: list[tuple[float, int]] = []
+        floor = 0.0
+        # Best first, so the shared-word count is only taken for the few hits that could be
+        # shown (a large directory can put hundreds over the threshold).
+        for h in hits:
+            if len(shown) >= limit or h[0] < floor:
+                break
+            if need > 1 and self._shared_words(h[1], words) < need:
+                continue
+            if not shown:
+                floor = h[0] * self.params.relative_cut
+            shown.append(h)
         return [
             SimilarMatch(doc_id=self._slot_ids[slot] or "", score=round(100.0 * min(1.0, s), 2))
-            for s, slot in hits[: max(0, limit)]
+            for s, slot in shown
         ]
 
     def search_sync(
@@ -628,7 +648,14 @@ class SimilarityIndex:
                     vals[found] += weights[idx[found]].astype(np.float64) * w
             hit = vals >= cut
             scores = dict(zip(cands[hit].tolist(), vals[hit].tolist(), strict=True))
-            return self._finish(scores, limit, exclude)
+            return self._finish(scores, limit, exclude, q)
+
+    def _shared_words(self, slot: int, words: set[int]) -> int:
+        """Distinct query words (ids in ``words``) the document at ``slot`` contains."""
+        rec = self._records[slot]
+        if rec is None:
+            return 0
+        return len(words.intersection(rec[1:]))
 
     def search_exhaustive(
         self, name: str, description: str, limit: int = 3, exclude: Sequence[str] = ()
@@ -647,7 +674,7 @@ class SimilarityIndex:
                 scores[slot] = sum(
                     q.get(t, 0.0) * w for t, w in zip(vec.keys(), stored, strict=True)
                 )
-            return self._finish(scores, limit, exclude)
+            return self._finish(scores, limit, exclude, q)
 
     async def search(
         self, name: str, description: str, limit: int = 3, exclude: Sequence[str] = ()
