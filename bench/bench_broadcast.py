@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -136,7 +137,7 @@ def windows(times: list[float]) -> list[float]:
     return [sum(1 for t in times if s <= t < s + 10) / 10 for s in starts] or [rate(times)]
 
 
-async def run(people: int, kill_at: float) -> None:
+async def run(people: int, kill_at: float, dump: Path | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "data").mkdir()
@@ -181,6 +182,9 @@ async def run(people: int, kill_at: float) -> None:
                 range(max(1, before - 20), len(times)), key=lambda i: times[i] - times[i - 1]
             )
             first_run, second_run = times[:split], times[split:]
+            if dump is not None:
+                data = {"times": times, "split": split, "before": before}
+                await asyncio.to_thread(dump.write_text, json.dumps(data))
             counts = Counter(fake.count_to(c) for c in chats)
             edits = [c for c in fake.calls_of("editMessageText") if c.chat_id == SENDER_CHAT]
             errors = [line for line in log.read_text().splitlines() if " ERROR bot" in line]
@@ -219,8 +223,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--kill-at", type=float, default=0.5, help="fraction delivered")
+    parser.add_argument("--dump", type=Path, help="write every send's time here (JSON)")
     args = parser.parse_args()
-    asyncio.run(run(args.recipients, args.kill_at))
+    asyncio.run(run(args.recipients, args.kill_at, args.dump))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,13 @@ class Core:
     def is_sender(self, channel: str) -> bool:
         return self.election is None or self.election.is_sender(channel)
 
+    def updates_broadcasts_of(self, channel: str) -> bool:
+        """Whether this replica keeps the progress of broadcasts followed on ``channel``:
+        the one elected to send through it (alone, a process that has the channel)."""
+        if self.election is None:
+            return True
+        return channel in self.sender.ports and self.election.is_sender(channel)
+
     async def _send_urgent(self, outcome: Outcome) -> None:
         channels = sorted({d.channel for d in outcome.deliveries})
         for channel in channels:
@@ -308,6 +315,7 @@ async def open_core(
             election=election,
         )
         core.broadcasts.wake = core.sender.wake
+        core.broadcasts.may_update = core.updates_broadcasts_of
         core.sender.on_blocked = core.mark_blocked
         if settings.bappeda_push_url and settings.bappeda_push_secret:
             core.push = PushSender(

@@ -25,7 +25,13 @@ from handlers.broadcast_messages import (
     status_row,
 )
 from handlers.i18n import Translator
-from storage.broadcasts import row_pending, running, sent_message_id, state_counts
+from storage.broadcasts import (
+    in_doubt_count,
+    row_pending,
+    running,
+    sent_message_id,
+    state_counts,
+)
 from storage.db import Database
 from storage.models import Broadcast, utcnow
 from storage.outbox import NewMessage, add_messages
@@ -44,8 +50,14 @@ class BroadcastProgress:
         clock: Callable[[], datetime] = utcnow,
         interval: float = INTERVAL,
         wake: Callable[[], None] | None = None,
+        may_update: Callable[[str], bool] | None = None,
     ) -> None:
         self.database = database
+        # Whether this process keeps the broadcasts of a progress channel up to date: with
+        # several replicas, only the one elected to send through that channel (its edits
+        # then go out at once through its own sender, and two replicas never write two
+        # versions of one progress message, nor race to finish the broadcast).
+        self.may_update: Callable[[str], bool] = may_update or (lambda _channel: True)
         self.clock = clock
         self.interval = interval
         self.wake = wake
@@ -62,7 +74,7 @@ class BroadcastProgress:
     async def tick(self) -> int:
         """One look at every running broadcast; how many status messages were queued."""
         async with self.database.sessions() as session:
-            ids = [b.id for b in await running(session)]
+            ids = [b.id for b in await running(session) if self.may_update(b.progress_channel)]
         added = 0
         for broadcast_id in ids:
             added += await self._update(broadcast_id)
@@ -78,6 +90,8 @@ class BroadcastProgress:
             broadcast = await session.get(Broadcast, broadcast_id)
             if broadcast is None or broadcast.finished_at is not None:
                 return 0
+            if not self.may_update(broadcast.progress_channel):
+                return 0  # the replica lost the channel's election meanwhile
             counts = await state_counts(session, broadcast.id)
             edits = broadcast.progress_channel == "telegram"
             message_id = broadcast.progress_message_id
@@ -86,10 +100,11 @@ class BroadcastProgress:
                 first = f"broadcast:{broadcast.id}:progress"
                 message_id = await sent_message_id(session, first)
                 first_pending = message_id is None and await row_pending(session, first)
-        pending = sum(counts.get(s, 0) for s in PENDING_STATES)
+            pending = sum(counts.get(s, 0) for s in PENDING_STATES)
+            doubt = await in_doubt_count(session, broadcast.id) if not pending else 0
         if not pending and first_pending:
             return 0  # the report waits for the progress message it will edit
-        rows = self._messages(broadcast, counts, message_id, now, final=not pending)
+        rows = self._messages(broadcast, counts, message_id, now, final=not pending, doubt=doubt)
         if not rows and message_id == broadcast.progress_message_id:
             return 0
         async with self.database.writing(), self.database.sessions() as session, session.begin():
@@ -109,6 +124,7 @@ class BroadcastProgress:
         now: datetime,
         *,
         final: bool,
+        doubt: int = 0,
     ) -> list[NewMessage]:
         t = Translator(broadcast.locale)
         edits = broadcast.progress_channel == "telegram"
@@ -129,7 +145,7 @@ class BroadcastProgress:
         if edits and message_id is not None:
             reply = progress_reply(t, broadcast, counts, final=True)
             rows.append(status_row(broadcast, "edit:final", reply, now, edit_message_id=message_id))
-        rows.append(status_row(broadcast, "report", report_reply(t, broadcast, counts), now))
+        rows.append(status_row(broadcast, "report", report_reply(t, broadcast, counts, doubt), now))
         return rows
 
 
