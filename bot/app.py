@@ -316,6 +316,7 @@ async def open_core(
         )
         core.broadcasts.wake = core.sender.wake
         core.broadcasts.may_update = core.updates_broadcasts_of
+        core.sender.on_idle = core.broadcasts.poke
         core.sender.on_blocked = core.mark_blocked
         if settings.bappeda_push_url and settings.bappeda_push_secret:
             core.push = PushSender(

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.outbox.sender import first_of
 from handlers.broadcast_messages import (
     PENDING_STATES,
     done_of,
@@ -58,18 +59,24 @@ class BroadcastProgress:
         # then go out at once through its own sender, and two replicas never write two
         # versions of one progress message, nor race to finish the broadcast).
         self.may_update: Callable[[str], bool] = may_update or (lambda _channel: True)
+        self._poked = asyncio.Event()
         self.clock = clock
         self.interval = interval
         self.wake = wake
 
+    def poke(self, _channel: str | None = None) -> None:
+        """Look now (the sender ran out of rows: a broadcast may have just finished)."""
+        self._poked.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._poked.clear()
             try:
                 await self.tick()
             except Exception:
                 log.exception("broadcast progress pass failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+                await asyncio.wait_for(first_of(stop, self._poked), self.interval)
 
     async def tick(self) -> int:
         """One look at every running broadcast; how many status messages were queued."""

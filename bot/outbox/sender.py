@@ -79,8 +79,13 @@ class OutboxSender:
         on_blocked: Callable[[str, str], Awaitable[None]] | None = None,
         poll_seconds: float = POLL_SECONDS,
         may_send: Callable[[str], bool] | None = None,
+        on_idle: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        # Told when a channel's sending loop runs out of due rows after sending some (the
+        # broadcast progress then writes a finished broadcast's report at once, not at its
+        # next look: the budget would idle meanwhile).
+        self.on_idle = on_idle
         # Whether this process sends for a channel now (one replica per token, see
         # bot/outbox/election.py); the others leave the rows to it.
         self.may_send: Callable[[str], bool] = may_send or (lambda _channel: True)
@@ -118,17 +123,24 @@ class OutboxSender:
         def more() -> bool:
             return not stop.is_set() and self.may_send(channel)
 
+        busy = False
         while not stop.is_set():
+            # Cleared before the pass, not after: a wake while it claims (rows committed
+            # meanwhile) must not be lost to a whole poll interval.
+            wake.clear()
             try:
                 sent = await self.send_due(channel, more=more)
             except Exception:
                 log.exception("outbox pass for %s failed", channel)
                 sent = 0
             if sent:
+                busy = True
                 continue
-            wake.clear()
+            if busy and self.on_idle is not None:
+                busy = False
+                self.on_idle(channel)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(wake, stop), self._poll)
+                await asyncio.wait_for(first_of(wake, stop), self._poll)
 
     async def drain(self, channels: Iterable[str] | None = None) -> int:
         """Send everything due now, pass after pass (tests, and a start's recovery)."""
@@ -342,7 +354,7 @@ def _soonest(waiting: deque[Claimed], limiter: RateLimiter) -> tuple[int, float]
     return best, best_wait
 
 
-async def _first(*events: asyncio.Event) -> None:
+async def first_of(*events: asyncio.Event) -> None:
     waiters = [asyncio.ensure_future(e.wait()) for e in events]
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
