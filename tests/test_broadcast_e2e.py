@@ -28,7 +28,9 @@ from bot.outbox.limits import TELEGRAM_LIMITS
 from handlers.broadcast import CONFIRM, SEGMENT, SKIP_FILE
 from storage.audit import CLI
 from storage.broadcasts import PROGRESS_KIND
+from storage.db import Database
 from storage.models import Broadcast, Identity, Role, User, utcnow
+from storage.outbox import OutboxMessage
 from storage.roles import grant
 from tests.chat import ID, ChatDriver
 from tests.fakes.graph_api import FakeGraphApi, visible_text
@@ -235,6 +237,21 @@ async def test_a_bot_killed_mid_broadcast_neither_repeats_nor_skips(
     counts = [fake.count_to(c) for c in chats]
     assert min(counts) == 1  # nobody missed
     assert sum(counts) - people <= TELEGRAM_LIMITS.max_in_flight  # only what was in flight
+    # A second copy only where the killed process had the request out and no answer
+    # recorded: those rows, and only those, were taken over in doubt.
+    database = Database(env["SASI_DATABASE_URL"])
+    try:
+        async with database.sessions() as session:
+            doubt = {
+                int(r)
+                for r in await session.scalars(
+                    select(OutboxMessage.recipient).where(OutboxMessage.in_doubt.is_(True))
+                )
+            }
+    finally:
+        await database.dispose()
+    twice = {c for c, n in zip(chats, counts, strict=True) if n > 1}
+    assert twice <= doubt
     assert fake.flood_refusals == 0
     reports = [t for t in fake.texts_to(SENDER_CHAT) if "Laporan siaran" in t]
     assert len(reports) == 1
