@@ -201,8 +201,18 @@ class Core:
         return None
 
     def _took_over(self, channel: str) -> None:
-        """Elected sender: the claims of a dead predecessor on this host go out now."""
-        task = asyncio.get_running_loop().create_task(self.outbox.release_dead_claims())
+        """Elected sender: the claims of a dead predecessor on this host, and the channel's
+        claims of whichever replica sent before (on any host), go out now, not at their
+        lease's end (60 s)."""
+
+        async def release() -> None:
+            await self.outbox.release_dead_claims()
+            released = await self.outbox.release_predecessors(channel)
+            if released:
+                log.info("took over %d outbox claims of the previous %s sender", released, channel)
+            self.sender.wake([channel])
+
+        task = asyncio.get_running_loop().create_task(release())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

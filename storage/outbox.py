@@ -456,6 +456,31 @@ class OutboxStore:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
+    async def release_predecessors(self, channel: str) -> int:
+        """This worker was just elected to send for ``channel``: every other worker's claim of
+        it is orphaned (only the elected one claims), so it may be taken now rather than at
+        its lease's end, whatever host held it. Replies are left to their lease: a replica
+        that lost the election may still be sending the one it just committed itself. A
+        predecessor still finishing a send when it lost the lock cannot send twice: its
+        ``attempt`` write fails once the row is claimed anew, or the row is taken in doubt."""
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
+            result = await session.execute(
+                update(_TABLE)
+                .where(
+                    _TABLE.c.state == OutboxState.SENDING.value,
+                    _TABLE.c.channel == channel,
+                    _TABLE.c.kind != "reply",
+                    _TABLE.c.claimed_by != self.worker,
+                    _TABLE.c.lease_until > utcnow(),
+                )
+                .values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
     async def resent_to(self, channel: str, kinds: Sequence[str]) -> list[int]:
         """The people this worker sent rows of these kinds to (after a start's resend)."""
         async with self.database.sessions() as session:

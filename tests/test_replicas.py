@@ -633,3 +633,49 @@ async def test_only_the_elected_sender_keeps_a_broadcasts_progress(replicas: lis
     async with b.database.sessions() as session:
         stored = await session.get(Broadcast, broadcast_id)
         assert stored is not None and stored.finished_at is not None
+
+
+async def test_a_new_sender_takes_its_predecessors_claims_at_once_from_any_host(
+    replicas: list[Core],
+) -> None:
+    """The elected sender on another machine died holding claims (its lease would keep them
+    60 s); the replica elected next sends them at once. Replies are left to their lease."""
+    a, b = replicas
+    sends = Recorder()
+    a.register_sender("telegram", Recorder())
+    b.register_sender("telegram", sends)
+    await a.resend_unsent_replies("telegram")
+    await b.resend_unsent_replies("telegram")
+    assert a.is_sender("telegram") and not b.is_sender("telegram")
+    now = utcnow()
+    await a.outbox.add(
+        [
+            NewMessage(
+                key=f"broadcast:1:{n}",
+                kind="broadcast",
+                channel="telegram",
+                recipient=str(500 + n),
+                payload={"replies": [{"text": f"siaran {n}"}]},
+                due_at=now,
+            )
+            for n in range(3)
+        ]
+    )
+    remote = OutboxStore(a.database, worker="other-host:1:abc")
+    assert len(await remote.claim(utcnow(), ["telegram"], 10)) == 3  # then that host died
+    assert await b.sender.drain(["telegram"]) == 0  # not elected, and the lease holds
+    await a.election.electors["telegram"].kill_connection_for_tests()  # type: ignore[union-attr]
+    elector = b.election.electors["telegram"]  # type: ignore[union-attr]
+    await _wait_async(elector.step, within=5.0)
+    assert b.is_sender("telegram")
+    await asyncio.gather(*list(b._background))
+    assert await b.sender.drain(["telegram"]) == 3
+    assert sorted(who for who, _ in sends.sent) == ["500", "501", "502"]
+
+
+async def _wait_async(step: object, within: float) -> None:
+    started = time.monotonic()
+    while not await step():  # type: ignore[operator]
+        if time.monotonic() - started > within:
+            raise AssertionError(f"not within {within} s")
+        await asyncio.sleep(0.05)

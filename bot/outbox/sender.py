@@ -181,13 +181,16 @@ class OutboxSender:
         next_batch: asyncio.Task[list[Claimed]] | None = None
         try:
             while waiting or next_batch is not None:
-                if next_batch is None and full and more is not None and len(waiting) <= batch // 2:
-                    if more():
-                        next_batch = asyncio.create_task(
-                            self.store.claim(self.clock(), [channel], batch, kinds=kinds)
-                        )
-                    else:
-                        full = False
+                if (
+                    next_batch is None
+                    and full
+                    and more is not None
+                    and len(waiting) <= batch // 2
+                    and more()
+                ):
+                    next_batch = asyncio.create_task(
+                        self.store.claim(self.clock(), [channel], batch, kinds=kinds)
+                    )
                 if next_batch is not None and (next_batch.done() or not waiting):
                     fresh = await next_batch
                     next_batch = None
@@ -207,6 +210,8 @@ class OutboxSender:
                     else:
                         await asyncio.sleep(wait)
                     continue
+                if more is not None and not more():
+                    break  # stopping, or no longer this channel's sender: the rest go back
                 row = waiting[index]
                 del waiting[index]
                 if row.lease_until - utcnow() < LEASE_MARGIN:

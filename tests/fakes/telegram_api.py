@@ -216,6 +216,10 @@ class FakeTelegramApi:
         self.sends_open = asyncio.Event()
         self.sends_open.set()
         self.held = 0
+        # Cleared to deliver sends but hold their answers (the bot cannot know they arrived).
+        self.answers_open = asyncio.Event()
+        self.answers_open.set()
+        self.answers_held = 0
         self.bot_user = {
             "id": BOT_ID,
             "is_bot": True,
@@ -608,6 +612,10 @@ class FakeTelegramApi:
                 result = await self._get_updates(params, files)
             else:
                 result = implementation(params, files)
+            if method in _SENDS and not self.answers_open.is_set():
+                self.answers_held += 1
+                self._notify()
+                await self.answers_open.wait()
             return web.json_response({"ok": True, "result": result})
         except ApiError as exc:
             if exc.bot_bug:
