@@ -8,11 +8,21 @@ The fake Bot API (tests/fakes/telegram_api.py) enforces Telegram's limits: 429 w
 within a second. N registered ASN with a Telegram identity and one Bappeda sender are
 seeded; a broadcast to "all ASN" is queued exactly as ``/siaran`` queues it on confirmation
 (the same audience query and outbox rows). ``python -m bot run`` sends it; at about half
-way it is killed with SIGKILL, and started again. Printed: the rate of each run against
-30/s, the 429s, how many people got the broadcast once, twice, or not at all, and the sends
-that were in flight at the kill (the only ones that may arrive twice: Telegram took them,
-the bot died before recording it). Targets: at least 95 % of 30/s, no 429, nobody missed,
-nobody twice beyond what was in flight.
+way it is killed with SIGKILL, and started again. Printed:
+
+- the rate before the kill (first send to the kill) and after the restart (the restart's first
+  send to the last recipient's delivery), counting the messages the fake counts against
+  30/s (sendMessage: not the progress edits, which the sender's limiter counts all the same,
+  about one every 3 s); the final edit and report, which follow the last delivery, are timed apart, and so is
+  the restart (the bench's pause, the process's start, and when the killed process's unsent
+  claims went out: the lease wait, none on one host since a dead pid's claims are freed at
+  start);
+- the 429s;
+- the killed process's claims whose request had left with no answer recorded (in doubt: sent
+  again, marked ``in_doubt``; twice only if Telegram had taken the first), and how many people
+  got the broadcast once, twice (and whether each of those was in doubt), or not at all.
+
+Targets: at least 95 % of 30/s, no 429, nobody missed, nobody twice except in-doubt rows.
 """
 
 from __future__ import annotations
