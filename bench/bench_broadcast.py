@@ -13,10 +13,10 @@ way it is killed with SIGKILL, and started again. Printed:
 - the rate before the kill (first send to the kill) and after the restart (the restart's first
   send to the last recipient's delivery), counting the messages the fake counts against
   30/s (sendMessage: not the progress edits, which the sender's limiter counts all the same,
-  about one every 3 s); the final edit and report, which follow the last delivery, are timed apart, and so is
-  the restart (the bench's pause, the process's start, and when the killed process's unsent
-  claims went out: the lease wait, none on one host since a dead pid's claims are freed at
-  start);
+  about one every 3 s); the final edit and report, which follow the last delivery, are
+  timed apart, and so is the restart (the bench's pause, the process's start, and when the
+  killed process's unsent claims went out: the lease wait, none on one host since a dead
+  pid's claims are freed at start);
 - the 429s;
 - the killed process's claims whose request had left with no answer recorded (in doubt: sent
   again, marked ``in_doubt``; twice only if Telegram had taken the first), and how many people
