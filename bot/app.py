@@ -118,6 +118,13 @@ class Core:
     def is_sender(self, channel: str) -> bool:
         return self.election is None or self.election.is_sender(channel)
 
+    def updates_broadcasts_of(self, channel: str) -> bool:
+        """Whether this replica keeps the progress of broadcasts followed on ``channel``:
+        the one elected to send through it (alone, a process that has the channel)."""
+        if self.election is None:
+            return True
+        return channel in self.sender.ports and self.election.is_sender(channel)
+
     async def _send_urgent(self, outcome: Outcome) -> None:
         channels = sorted({d.channel for d in outcome.deliveries})
         for channel in channels:
@@ -195,8 +202,18 @@ class Core:
         return None
 
     def _took_over(self, channel: str) -> None:
-        """Elected sender: the claims of a dead predecessor on this host go out now."""
-        task = asyncio.get_running_loop().create_task(self.outbox.release_dead_claims())
+        """Elected sender: the claims of a dead predecessor on this host, and the channel's
+        claims of whichever replica sent before (on any host), go out now, not at their
+        lease's end (60 s)."""
+
+        async def release() -> None:
+            await self.outbox.release_dead_claims()
+            released = await self.outbox.release_predecessors(channel)
+            if released:
+                log.info("took over %d outbox claims of the previous %s sender", released, channel)
+            self.sender.wake([channel])
+
+        task = asyncio.get_running_loop().create_task(release())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -309,6 +326,8 @@ async def open_core(
             election=election,
         )
         core.broadcasts.wake = core.sender.wake
+        core.broadcasts.may_update = core.updates_broadcasts_of
+        core.sender.on_idle = core.broadcasts.poke
         core.sender.on_blocked = core.mark_blocked
         if settings.bappeda_push_url and settings.bappeda_push_secret:
             core.push = PushSender(

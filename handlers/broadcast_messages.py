@@ -56,6 +56,7 @@ def recipient_rows(
                 payload=outbox_payload(replies, template),
                 due_at=now,
                 user_id=person.user_id,
+                broadcast_id=broadcast.id,
                 priority=PRIORITY,
                 # Not held for working time: the sender chose the moment by confirming, and
                 # is watching its progress; a broadcast sent at 17:00 that stalls until
@@ -93,21 +94,25 @@ def progress_reply(
     return Reply(text, choices=(choice(cancel_payload(broadcast.id), t("broadcast.cancel")),))
 
 
-def report_reply(t: Translator, broadcast: Broadcast, counts: dict[str, int]) -> Reply:
-    """The final report: every recipient row by what happened to it."""
-    return Reply(
-        t(
-            "broadcast.report",
-            id=broadcast.id,
-            total=broadcast.recipients,
-            sent=counts.get(OutboxState.SENT.value, 0),
-            failed=counts.get(OutboxState.FAILED.value, 0),
-            blocked=counts.get(OutboxState.BLOCKED.value, 0),
-            no_template=counts.get(OutboxState.NO_TEMPLATE.value, 0),
-            cancelled=counts.get(OutboxState.CANCELLED.value, 0),
-            unreachable=int(broadcast.counts.get("unreachable", 0)),
-        )
+def report_reply(
+    t: Translator, broadcast: Broadcast, counts: dict[str, int], in_doubt: int = 0
+) -> Reply:
+    """The final report: every recipient row by what happened to it, and how many were
+    sent again after a crash caught them in flight (they may have had it twice)."""
+    text = t(
+        "broadcast.report",
+        id=broadcast.id,
+        total=broadcast.recipients,
+        sent=counts.get(OutboxState.SENT.value, 0),
+        failed=counts.get(OutboxState.FAILED.value, 0),
+        blocked=counts.get(OutboxState.BLOCKED.value, 0),
+        no_template=counts.get(OutboxState.NO_TEMPLATE.value, 0),
+        cancelled=counts.get(OutboxState.CANCELLED.value, 0),
+        unreachable=int(broadcast.counts.get("unreachable", 0)),
     )
+    if in_doubt:
+        text += "\n" + t("broadcast.report_in_doubt", count=in_doubt)
+    return Reply(text)
 
 
 def report_template(broadcast: Broadcast, counts: dict[str, int]) -> TemplateCall:
@@ -141,5 +146,6 @@ def status_row(
         payload=payload,
         due_at=now,
         user_id=broadcast.sender_id,
+        broadcast_id=broadcast.id,
         priority=PROGRESS_PRIORITY,
     )

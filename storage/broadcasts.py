@@ -43,10 +43,6 @@ def row_key(broadcast_id: int, user_id: int) -> str:
     return f"broadcast:{broadcast_id}:{user_id}"
 
 
-def rows_prefix(broadcast_id: int) -> str:
-    return f"broadcast:{broadcast_id}:"
-
-
 @dataclass(frozen=True)
 class Recipient:
     user_id: int
@@ -160,10 +156,22 @@ async def state_counts(session: AsyncSession, broadcast_id: int) -> dict[str, in
     """How many of a broadcast's recipient rows are in each outbox state."""
     rows = await session.execute(
         select(_OUTBOX.c.state, func.count())
-        .where(_OUTBOX.c.kind == KIND, _OUTBOX.c.key.startswith(rows_prefix(broadcast_id)))
+        .where(_OUTBOX.c.broadcast_id == broadcast_id, _OUTBOX.c.kind == KIND)
         .group_by(_OUTBOX.c.state)
     )
     return {str(state): int(n) for state, n in rows}
+
+
+async def in_doubt_count(session: AsyncSession, broadcast_id: int) -> int:
+    """How many of a broadcast's recipient rows were in flight at a crash and sent again."""
+    count = await session.scalar(
+        select(func.count()).where(
+            _OUTBOX.c.broadcast_id == broadcast_id,
+            _OUTBOX.c.kind == KIND,
+            _OUTBOX.c.in_doubt.is_(True),
+        )
+    )
+    return int(count or 0)
 
 
 async def cancel(session: AsyncSession, broadcast: Broadcast, now: datetime) -> int:
@@ -173,9 +181,9 @@ async def cancel(session: AsyncSession, broadcast: Broadcast, now: datetime) -> 
         update(_OUTBOX)
         .where(
             and_(
-                _OUTBOX.c.kind == KIND,
-                _OUTBOX.c.key.startswith(rows_prefix(broadcast.id)),
+                _OUTBOX.c.broadcast_id == broadcast.id,
                 _OUTBOX.c.state == OutboxState.PENDING.value,
+                _OUTBOX.c.kind == KIND,
             )
         )
         .values(

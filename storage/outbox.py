@@ -28,7 +28,9 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    case,
     delete,
+    false,
     func,
     or_,
     select,
@@ -66,10 +68,20 @@ FINISHED = (
     OutboxState.SKIPPED,
 )
 
+# A claim whose worker died with its request out (``attempted_at`` set, no outcome) is in
+# doubt: the channel may or may not have delivered it, and Telegram has no idempotency key
+# to ask. SASI sends it again (at least once: a message missed goes unnoticed, by the sender
+# as by the recipient, while a second copy is seen and costs a glance) and marks it
+# ``in_doubt``, so a broadcast's report says how many may have had it twice.
+
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_due_at", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_due_at", "state", "due_at"),
+        # A broadcast's progress counts its rows by state, thousands every few seconds.
+        Index("ix_outbox_broadcast_id_state", "broadcast_id", "state"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)
@@ -78,6 +90,9 @@ class OutboxMessage(Base):
     recipient: Mapped[str] = mapped_column(String(160))  # a WhatsApp BSUID is long
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     idea_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    broadcast_id: Mapped[int | None] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="SET NULL")
+    )
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     priority: Mapped[int] = mapped_column(Integer, default=5)  # lower goes first
     # Reminders and prompts wait for working time; replies and codes go at once.
@@ -88,6 +103,11 @@ class OutboxMessage(Base):
     parts_sent: Mapped[int] = mapped_column(Integer, default=0)  # messages of it already out
     claimed_by: Mapped[str | None] = mapped_column(String(80))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set, and committed, just before the sender's request leaves; cleared with its outcome.
+    # A claim that dies with it set is in doubt: the channel may have the message.
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Taken over from a worker that died with its request out: it may have arrived twice.
+    in_doubt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     result: Mapped[str | None] = mapped_column(String(300))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -111,6 +131,7 @@ class NewMessage:
     idea_id: int | None = None
     priority: int = 5
     working_time: bool = False
+    broadcast_id: int | None = None
     state: OutboxState = OutboxState.PENDING  # SKIPPED: recorded as superseded, never sent
     result: str | None = None
 
@@ -131,6 +152,7 @@ class Claimed:
     parts_sent: int
     working_time: bool
     lease_until: datetime
+    in_doubt: bool = False
 
 
 def new_worker_id() -> str:
@@ -164,6 +186,7 @@ def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
         "recipient": message.recipient,
         "user_id": message.user_id,
         "idea_id": message.idea_id,
+        "broadcast_id": message.broadcast_id,
         "payload": message.payload,
         "priority": message.priority,
         "working_time": message.working_time,
@@ -171,6 +194,7 @@ def _row(message: NewMessage, now: datetime) -> dict[str, Any]:
         "state": message.state.value,
         "attempts": 0,
         "parts_sent": 0,
+        "in_doubt": False,
         "result": message.result,
         "created_at": now,
         "finished_at": now if message.state in FINISHED else None,
@@ -215,6 +239,7 @@ def _claimed(row: Any) -> Claimed:
         parts_sent=row.parts_sent,
         working_time=row.working_time,
         lease_until=row.lease_until,
+        in_doubt=bool(row.in_doubt),
     )
 
 
@@ -273,6 +298,8 @@ class OutboxStore:
                 state=OutboxState.SENDING.value,
                 claimed_by=self.worker,
                 lease_until=real_now + lease,
+                in_doubt=case((_TABLE.c.attempted_at.is_not(None), True), else_=_TABLE.c.in_doubt),
+                attempted_at=None,
             )
             .returning(*_TABLE.c)
         )
@@ -285,6 +312,20 @@ class OutboxStore:
         claimed = [_claimed(r) for r in rows]
         claimed.sort(key=lambda c: c.id)
         return claimed
+
+    async def attempt(self, row_id: int) -> bool:
+        """Record, committed, that the request for a claimed row leaves now; False when this
+        worker no longer holds the row (its lease ran out and another took it: not sent)."""
+        return await self._update_mine(row_id, {"attempted_at": utcnow()}) > 0
+
+    async def in_doubt(self, channel: str | None = None) -> list[Claimed]:
+        """Rows taken over from a worker that died with their request out."""
+        query = select(_TABLE).where(_TABLE.c.in_doubt.is_(True))
+        if channel is not None:
+            query = query.where(_TABLE.c.channel == channel)
+        async with self.database.sessions() as session:
+            rows = (await session.execute(query.order_by(_TABLE.c.id))).all()
+        return [_claimed(r) for r in rows]
 
     async def finish(
         self,
@@ -303,6 +344,7 @@ class OutboxStore:
             "lease_until": None,
             "finished_at": moment,
             "attempts": _TABLE.c.attempts + 1,
+            "attempted_at": None,
         }
         if state is OutboxState.SENT:
             values["sent_at"] = moment
@@ -320,6 +362,7 @@ class OutboxStore:
             "result": result[:300],
             "claimed_by": None,
             "lease_until": None,
+            "attempted_at": None,
             "parts_sent": parts_sent,
         }
         if count:
@@ -335,6 +378,7 @@ class OutboxStore:
                 "due_at": due_at,
                 "claimed_by": None,
                 "lease_until": None,
+                "attempted_at": None,
             },
         )
 
@@ -412,6 +456,31 @@ class OutboxStore:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
+    async def release_predecessors(self, channel: str) -> int:
+        """This worker was just elected to send for ``channel``: every other worker's claim of
+        it is orphaned (only the elected one claims), so it may be taken now rather than at
+        its lease's end, whatever host held it. Replies are left to their lease: a replica
+        that lost the election may still be sending the one it just committed itself. A
+        predecessor still finishing a send when it lost the lock cannot send twice: its
+        ``attempt`` write fails once the row is claimed anew, or the row is taken in doubt."""
+        async with (
+            self.database.writing(),
+            self.database.sessions() as session,
+            session.begin(),
+        ):
+            result = await session.execute(
+                update(_TABLE)
+                .where(
+                    _TABLE.c.state == OutboxState.SENDING.value,
+                    _TABLE.c.channel == channel,
+                    _TABLE.c.kind != "reply",
+                    _TABLE.c.claimed_by != self.worker,
+                    _TABLE.c.lease_until > utcnow(),
+                )
+                .values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
     async def resent_to(self, channel: str, kinds: Sequence[str]) -> list[int]:
         """The people this worker sent rows of these kinds to (after a start's resend)."""
         async with self.database.sessions() as session:
@@ -475,7 +544,7 @@ class OutboxStore:
                 int(getattr(old_in, "rowcount", 0) or 0),
             )
 
-    async def _update_mine(self, row_id: int, values: dict[str, Any]) -> None:
+    async def _update_mine(self, row_id: int, values: dict[str, Any]) -> int:
         # Only the holder may write: a worker whose lease ran out (and another took the row
         # over) must not overwrite what the new holder records.
         async with (
@@ -483,11 +552,12 @@ class OutboxStore:
             self.database.sessions() as session,
             session.begin(),
         ):
-            await session.execute(
+            result = await session.execute(
                 update(_TABLE)
                 .where(_TABLE.c.id == row_id, _TABLE.c.claimed_by == self.worker)
                 .values(**values)
             )
+            return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _is_dead(worker: str, host: str) -> bool:

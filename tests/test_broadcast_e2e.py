@@ -28,7 +28,9 @@ from bot.outbox.limits import TELEGRAM_LIMITS
 from handlers.broadcast import CONFIRM, SEGMENT, SKIP_FILE
 from storage.audit import CLI
 from storage.broadcasts import PROGRESS_KIND
+from storage.db import Database
 from storage.models import Broadcast, Identity, Role, User, utcnow
+from storage.outbox import OutboxMessage
 from storage.roles import grant
 from tests.chat import ID, ChatDriver
 from tests.fakes.graph_api import FakeGraphApi, visible_text
@@ -235,8 +237,102 @@ async def test_a_bot_killed_mid_broadcast_neither_repeats_nor_skips(
     counts = [fake.count_to(c) for c in chats]
     assert min(counts) == 1  # nobody missed
     assert sum(counts) - people <= TELEGRAM_LIMITS.max_in_flight  # only what was in flight
+    # A second copy only where the killed process had the request out and no answer
+    # recorded: those rows, and only those, were taken over in doubt.
+    database = Database(env["SASI_DATABASE_URL"])
+    try:
+        async with database.sessions() as session:
+            doubt = {
+                int(r)
+                for r in await session.scalars(
+                    select(OutboxMessage.recipient).where(OutboxMessage.in_doubt.is_(True))
+                )
+            }
+    finally:
+        await database.dispose()
+    twice = {c for c, n in zip(chats, counts, strict=True) if n > 1}
+    assert twice <= doubt
     assert fake.flood_refusals == 0
     reports = [t for t in fake.texts_to(SENDER_CHAT) if "Laporan siaran" in t]
     assert len(reports) == 1
+    errors = [line for line in log.read_text().splitlines() if " ERROR bot" in line]
+    assert errors == [], errors
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sends_in_flight_at_a_kill_are_sent_again_and_counted_in_doubt(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SASI's choice for a send whose request left before a kill and whose answer it never
+    recorded: send it again (nobody missed), mark it in doubt (the report and the bench
+    count it). Two kills: one with Telegram's answers held (the messages had arrived: those
+    people get it twice), one with the requests held (they had not: once)."""
+    people = 40
+    async with FakeTelegramApi() as fake:
+        fake.enforce_limits = True
+        fake.user(SENDER_CHAT, "Agus")
+        chats = [fake.user(FIRST_CHAT + n).id for n in range(people)]
+        env = environment(tmp_path, fake)
+        (tmp_path / "data").mkdir()
+        migrate = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "migrate", env=env, cwd=env["SASI_DATA_DIR"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert await migrate.wait() == 0
+        await seed_and_queue(env["SASI_DATABASE_URL"], people)
+        log = tmp_path / "bot.log"
+
+        def delivered() -> int:
+            return sum(1 for c in chats if fake.count_to(c))
+
+        bot = start(env, log)
+        try:
+            await fake.wait_for(lambda: delivered() >= 5, 120)
+            fake.answers_open.clear()  # delivered, but the bot hears nothing back
+            await fake.wait_for(lambda: fake.answers_held >= 1, 60)
+            await asyncio.sleep(0.5)  # everything the bot had started has arrived by now
+            arrived_unanswered = fake.answers_held
+            bot.send_signal(signal.SIGKILL)
+            bot.wait(timeout=30)
+            fake.answers_open.set()
+            bot = start(env, log)
+            seen = delivered()
+            await fake.wait_for(lambda: delivered() >= seen + 5, 120)
+            fake.sends_open.clear()  # the requests go, nothing arrives
+            await fake.wait_for(lambda: fake.held >= 1, 60)
+            await asyncio.sleep(0.5)
+            never_arrived = fake.held
+            bot.send_signal(signal.SIGKILL)
+            bot.wait(timeout=30)
+            await asyncio.sleep(0.3)  # the fake notices the connections are gone
+            fake.sends_open.set()
+            bot = start(env, log)
+            await fake.wait_for(
+                lambda: any("Laporan siaran" in t for t in fake.texts_to(SENDER_CHAT)), 120
+            )
+        finally:
+            if bot.poll() is None:
+                bot.send_signal(signal.SIGTERM)
+                bot.wait(timeout=60)
+    database = Database(env["SASI_DATABASE_URL"])
+    try:
+        async with database.sessions() as session:
+            doubt = {
+                int(r)
+                for r in await session.scalars(
+                    select(OutboxMessage.recipient).where(
+                        OutboxMessage.in_doubt.is_(True), OutboxMessage.kind == "broadcast"
+                    )
+                )
+            }
+    finally:
+        await database.dispose()
+    counts = {c: fake.count_to(c) for c in chats}
+    twice = {c for c, n in counts.items() if n == 2}
+    assert min(counts.values()) == 1 and max(counts.values()) <= 2  # nobody missed
+    assert len(twice) == arrived_unanswered >= 1
+    assert len(doubt) == arrived_unanswered + never_arrived and twice <= doubt
+    (report,) = [t for t in fake.texts_to(SENDER_CHAT) if "Laporan siaran" in t]
+    assert ID("broadcast.report_in_doubt", count=len(doubt)) in report
     errors = [line for line in log.read_text().splitlines() if " ERROR bot" in line]
     assert errors == [], errors

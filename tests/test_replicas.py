@@ -519,3 +519,163 @@ async def test_sigterm_drains_the_replica_and_exits_0(database_url: str, tmp_pat
         assert locks == 0
     finally:
         await database.dispose()
+
+
+# -- broadcasts across replicas ---------------------------------------------------------------
+
+
+async def _queue_broadcast(core: Core, people: int) -> int:
+    """A broadcast followed on Telegram whose progress message (id 77) was sent."""
+    from handlers.broadcast_messages import progress_reply, recipient_rows, status_row
+    from storage.broadcasts import Audience, Recipient
+    from storage.models import Broadcast
+
+    now = utcnow()
+    async with core.database.writing(), core.database.sessions() as session, session.begin():
+        sender = User(full_name="Agus Wijaya", locale="id", registered_at=now)
+        users = [User(full_name=f"ASN {n}", locale="id", registered_at=now) for n in range(people)]
+        session.add_all([sender, *users])
+        await session.flush()
+        broadcast = Broadcast(
+            draft_key=uuid.uuid4().hex,
+            sender_id=sender.id,
+            text="Rapat koordinasi Senin.",
+            segment={"kind": "all", "opds": None},
+            counts={"channels": {"telegram": people}},
+            recipients=people,
+            progress_channel="telegram",
+            progress_chat="900",
+            locale="id",
+            confirmed_at=now,
+        )
+        session.add(broadcast)
+        await session.flush()
+        found = Audience(
+            recipients=[Recipient(u.id, "id", "telegram", str(1000 + u.id), False) for u in users]
+        )
+        rows = recipient_rows(broadcast, found, "Agus Wijaya", now)
+        first = status_row(broadcast, "progress", progress_reply(ID, broadcast, {}), now)
+        rows.append(dataclasses.replace(first, state=OutboxState.SENT, result="message_id:77"))
+        from storage.outbox import add_messages
+
+        await add_messages(session, rows)
+        return broadcast.id
+
+
+async def _status_keys(core: Core, broadcast_id: int) -> list[str]:
+    async with core.database.sessions() as session:
+        keys = await session.scalars(
+            select(OutboxMessage.key)
+            .where(OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.kind != "broadcast")
+            .order_by(OutboxMessage.id)
+        )
+        return list(keys)
+
+
+async def test_only_the_elected_sender_keeps_a_broadcasts_progress(replicas: list[Core]) -> None:
+    """Both replicas run the progress loop; only the one elected to send through the
+    progress channel edits the progress message and writes the report, so the message is
+    never edited from two counts at once and the report goes once. When it stops, the
+    other takes the broadcast over."""
+    from storage.models import Broadcast
+
+    a, b = replicas
+    for core in (a, b):
+        core.register_sender("telegram", Recorder())
+    await a.resend_unsent_replies("telegram")
+    await b.resend_unsent_replies("telegram")
+    assert a.is_sender("telegram") and not b.is_sender("telegram")
+    broadcast_id = await _queue_broadcast(a, 4)
+    assert await b.broadcasts.tick() == 0
+    assert await _status_keys(a, broadcast_id) == [f"broadcast:{broadcast_id}:progress"]
+    assert await a.broadcasts.tick() == 1
+    assert await _status_keys(a, broadcast_id) == [
+        f"broadcast:{broadcast_id}:progress",
+        f"broadcast:{broadcast_id}:edit:0",
+    ]
+    # Both loops running at once while the rows go out: one writer of the progress.
+    stop = asyncio.Event()
+    for core in (a, b):
+        core.broadcasts.interval = 0.02
+    loops = [asyncio.create_task(core.broadcasts.run(stop)) for core in (a, b)]
+    try:
+        for _ in range(3):
+            async with a.database.writing(), a.database.sessions() as session, session.begin():
+                row = await session.scalar(
+                    select(OutboxMessage).where(
+                        OutboxMessage.broadcast_id == broadcast_id,
+                        OutboxMessage.kind == "broadcast",
+                        OutboxMessage.state == OutboxState.PENDING.value,
+                    )
+                )
+                assert row is not None
+                row.state = OutboxState.SENT.value
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.gather(*loops)
+    keys = await _status_keys(a, broadcast_id)
+    assert keys[2:] == [f"broadcast:{broadcast_id}:edit:{n}" for n in (1, 2, 3)]
+    # The elected sender stops; the other replica takes the channel, and the broadcast.
+    await a.release()
+    await b.election.electors["telegram"].step()  # type: ignore[union-attr]
+    assert b.is_sender("telegram")
+    async with b.database.writing(), b.database.sessions() as session, session.begin():
+        await session.execute(
+            OutboxMessage.__table__.update()
+            .where(OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.kind == "broadcast")
+            .values(state=OutboxState.SENT.value)
+        )
+    assert await b.broadcasts.tick() == 2  # the final edit and the report
+    assert await b.broadcasts.tick() == 0
+    keys = await _status_keys(b, broadcast_id)
+    assert keys[-2:] == [f"broadcast:{broadcast_id}:edit:final", f"broadcast:{broadcast_id}:report"]
+    async with b.database.sessions() as session:
+        stored = await session.get(Broadcast, broadcast_id)
+        assert stored is not None and stored.finished_at is not None
+
+
+async def test_a_new_sender_takes_its_predecessors_claims_at_once_from_any_host(
+    replicas: list[Core],
+) -> None:
+    """The elected sender on another machine died holding claims (its lease would keep them
+    60 s); the replica elected next sends them at once. Replies are left to their lease."""
+    a, b = replicas
+    sends = Recorder()
+    a.register_sender("telegram", Recorder())
+    b.register_sender("telegram", sends)
+    await a.resend_unsent_replies("telegram")
+    await b.resend_unsent_replies("telegram")
+    assert a.is_sender("telegram") and not b.is_sender("telegram")
+    now = utcnow()
+    await a.outbox.add(
+        [
+            NewMessage(
+                key=f"broadcast:1:{n}",
+                kind="broadcast",
+                channel="telegram",
+                recipient=str(500 + n),
+                payload={"replies": [{"text": f"siaran {n}"}]},
+                due_at=now,
+            )
+            for n in range(3)
+        ]
+    )
+    remote = OutboxStore(a.database, worker="other-host:1:abc")
+    assert len(await remote.claim(utcnow(), ["telegram"], 10)) == 3  # then that host died
+    assert await b.sender.drain(["telegram"]) == 0  # not elected, and the lease holds
+    await a.election.electors["telegram"].kill_connection_for_tests()  # type: ignore[union-attr]
+    elector = b.election.electors["telegram"]  # type: ignore[union-attr]
+    await _wait_async(elector.step, within=5.0)
+    assert b.is_sender("telegram")
+    await asyncio.gather(*list(b._background))
+    assert await b.sender.drain(["telegram"]) == 3
+    assert sorted(who for who, _ in sends.sent) == ["500", "501", "502"]
+
+
+async def _wait_async(step: object, within: float) -> None:
+    started = time.monotonic()
+    while not await step():  # type: ignore[operator]
+        if time.monotonic() - started > within:
+            raise AssertionError(f"not within {within} s")
+        await asyncio.sleep(0.05)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.outbox.sender import first_of
 from handlers.broadcast_messages import (
     PENDING_STATES,
     done_of,
@@ -26,7 +27,13 @@ from handlers.broadcast_messages import (
     status_row,
 )
 from handlers.i18n import Translator
-from storage.broadcasts import row_pending, running, sent_message_id, state_counts
+from storage.broadcasts import (
+    in_doubt_count,
+    row_pending,
+    running,
+    sent_message_id,
+    state_counts,
+)
 from storage.db import Database
 from storage.models import Broadcast, utcnow
 from storage.outbox import NewMessage, add_messages
@@ -45,25 +52,37 @@ class BroadcastProgress:
         clock: Callable[[], datetime] = utcnow,
         interval: float = INTERVAL,
         wake: Callable[[], None] | None = None,
+        may_update: Callable[[str], bool] | None = None,
     ) -> None:
         self.database = database
+        # Whether this process keeps the broadcasts of a progress channel up to date: with
+        # several replicas, only the one elected to send through that channel (its edits
+        # then go out at once through its own sender, and two replicas never write two
+        # versions of one progress message, nor race to finish the broadcast).
+        self.may_update: Callable[[str], bool] = may_update or (lambda _channel: True)
+        self._poked = asyncio.Event()
         self.clock = clock
         self.interval = interval
         self.wake = wake
 
+    def poke(self, _channel: str | None = None) -> None:
+        """Look now (the sender ran out of rows: a broadcast may have just finished)."""
+        self._poked.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._poked.clear()
             try:
                 await self.tick()
             except Exception:
                 log.exception("broadcast progress pass failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+                await asyncio.wait_for(first_of(stop, self._poked), self.interval)
 
     async def tick(self) -> int:
         """One look at every running broadcast; how many status messages were queued."""
         async with self.database.sessions() as session:
-            ids = [b.id for b in await running(session)]
+            ids = [b.id for b in await running(session) if self.may_update(b.progress_channel)]
         added = 0
         for broadcast_id in ids:
             added += await self._update(broadcast_id)
@@ -79,6 +98,8 @@ class BroadcastProgress:
             broadcast = await session.get(Broadcast, broadcast_id)
             if broadcast is None or broadcast.finished_at is not None:
                 return 0
+            if not self.may_update(broadcast.progress_channel):
+                return 0  # the replica lost the channel's election meanwhile
             counts = await state_counts(session, broadcast.id)
             edits = broadcast.progress_channel == "telegram"
             message_id = broadcast.progress_message_id
@@ -87,10 +108,11 @@ class BroadcastProgress:
                 first = f"broadcast:{broadcast.id}:progress"
                 message_id = await sent_message_id(session, first)
                 first_pending = message_id is None and await row_pending(session, first)
-        pending = sum(counts.get(s, 0) for s in PENDING_STATES)
+            pending = sum(counts.get(s, 0) for s in PENDING_STATES)
+            doubt = await in_doubt_count(session, broadcast.id) if not pending else 0
         if not pending and first_pending:
             return 0  # the report waits for the progress message it will edit
-        rows = self._messages(broadcast, counts, message_id, now, final=not pending)
+        rows = self._messages(broadcast, counts, message_id, now, final=not pending, doubt=doubt)
         if not rows and message_id == broadcast.progress_message_id:
             return 0
         async with self.database.writing(), self.database.sessions() as session, session.begin():
@@ -110,6 +132,7 @@ class BroadcastProgress:
         now: datetime,
         *,
         final: bool,
+        doubt: int = 0,
     ) -> list[NewMessage]:
         t = Translator(broadcast.locale)
         edits = broadcast.progress_channel == "telegram"
@@ -130,7 +153,7 @@ class BroadcastProgress:
         if edits and message_id is not None:
             reply = progress_reply(t, broadcast, counts, final=True)
             rows.append(status_row(broadcast, "edit:final", reply, now, edit_message_id=message_id))
-        report = report_reply(t, broadcast, counts)
+        report = report_reply(t, broadcast, counts, doubt)
         template = report_template(broadcast, counts)
         rows.append(status_row(broadcast, "report", report, now, template=template))
         return rows

@@ -17,6 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 MARGIN = 0.02  # windows a little longer than the channel's, for the clocks' differences
+# The overall window's own margin is only the clocks' granularity: counting a send from its
+# answer already spaces what Telegram sees by a whole round trip more than the window (the
+# bench showed 2 % of the budget lost to the wider margin on top of that, 1.045 s a cycle).
+SECOND_MARGIN = 0.003
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class RateLimiter:
         if chat in self._chats_in_flight and (limits.per_chat_seconds or self._is_group(chat)):
             wait = max(wait, 0.005)  # the answer to the last one comes first
         if limits.per_second:
-            window = 1.0 + MARGIN
+            window = 1.0 + SECOND_MARGIN
             while self._recent and now - self._recent[0] >= window:
                 self._recent.popleft()
             if len(self._recent) + self._in_flight >= limits.per_second:

@@ -79,8 +79,13 @@ class OutboxSender:
         on_blocked: Callable[[str, str], Awaitable[None]] | None = None,
         poll_seconds: float = POLL_SECONDS,
         may_send: Callable[[str], bool] | None = None,
+        on_idle: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        # Told when a channel's sending loop runs out of due rows after sending some (the
+        # broadcast progress then writes a finished broadcast's report at once, not at its
+        # next look: the budget would idle meanwhile).
+        self.on_idle = on_idle
         # Whether this process sends for a channel now (one replica per token, see
         # bot/outbox/election.py); the others leave the rows to it.
         self.may_send: Callable[[str], bool] = may_send or (lambda _channel: True)
@@ -114,17 +119,28 @@ class OutboxSender:
 
     async def _loop(self, channel: str, stop: asyncio.Event) -> None:
         wake = self._wake[channel]
+
+        def more() -> bool:
+            return not stop.is_set() and self.may_send(channel)
+
+        busy = False
         while not stop.is_set():
+            # Cleared before the pass, not after: a wake while it claims (rows committed
+            # meanwhile) must not be lost to a whole poll interval.
+            wake.clear()
             try:
-                sent = await self.send_due(channel)
+                sent = await self.send_due(channel, more=more)
             except Exception:
                 log.exception("outbox pass for %s failed", channel)
                 sent = 0
             if sent:
+                busy = True
                 continue
-            wake.clear()
+            if busy and self.on_idle is not None:
+                busy = False
+                self.on_idle(channel)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(wake, stop), self._poll)
+                await asyncio.wait_for(first_of(wake, stop), self._poll)
 
     async def drain(self, channels: Iterable[str] | None = None) -> int:
         """Send everything due now, pass after pass (tests, and a start's recovery)."""
@@ -134,8 +150,19 @@ class OutboxSender:
                 total += sent
         return total
 
-    async def send_due(self, channel: str, kinds: Sequence[str] | None = None) -> int:
-        """One pass: claim the due rows of ``channel`` and send them; how many were claimed."""
+    async def send_due(
+        self,
+        channel: str,
+        kinds: Sequence[str] | None = None,
+        *,
+        more: Callable[[], bool] | None = None,
+    ) -> int:
+        """One pass: claim the due rows of ``channel`` and send them; how many were claimed.
+
+        With ``more`` (the sending loop), a full batch is followed by the next one while
+        ``more()`` holds: it is claimed while half the current batch still waits, so the
+        channel never idles between batches (the gap of waiting for the last answers, then
+        claiming, cost a few per cent of Telegram's 30/s on a broadcast of thousands)."""
         port = self.ports.get(channel)
         if port is None or not self.may_send(channel):
             return 0
@@ -144,32 +171,71 @@ class OutboxSender:
         rows = await self.store.claim(self.clock(), [channel], batch, kinds=kinds)
         if not rows:
             return 0
+        claimed = len(rows)
+        full = len(rows) == batch
         limiter = self.limiter(channel)
         open_hours = await self._open_hours() if self._open_hours is not None else None
         waiting = deque(rows)
         slots = asyncio.Semaphore(limits.max_in_flight)
         tasks: set[asyncio.Task[None]] = set()
-        while waiting:
-            index, wait = _soonest(waiting, limiter)
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            row = waiting[index]
-            del waiting[index]
-            if row.lease_until - utcnow() < LEASE_MARGIN:
-                await self.store.postpone(row.id, self.clock())  # another pass sends it
-                continue
-            prepared = await self._prepare(row, open_hours)
-            if prepared is None:
-                continue
-            await slots.acquire()
-            limiter.start(row.recipient)
-            task = asyncio.create_task(self._send_released(port, row, *prepared, slots))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        return len(rows)
+        next_batch: asyncio.Task[list[Claimed]] | None = None
+        try:
+            while waiting or next_batch is not None:
+                if (
+                    next_batch is None
+                    and full
+                    and more is not None
+                    and len(waiting) <= batch // 2
+                    and more()
+                ):
+                    next_batch = asyncio.create_task(
+                        self.store.claim(self.clock(), [channel], batch, kinds=kinds)
+                    )
+                if next_batch is not None and (next_batch.done() or not waiting):
+                    fresh = await next_batch
+                    next_batch = None
+                    full = len(fresh) == batch
+                    claimed += len(fresh)
+                    waiting.extend(fresh)
+                    if not waiting:
+                        break
+                    if fresh and self._open_hours is not None:
+                        open_hours = await self._open_hours()
+                index, wait = _soonest(waiting, limiter)
+                if wait > 0:
+                    if next_batch is not None:
+                        # Woken by whichever comes first: the send's turn or the next batch.
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(asyncio.shield(next_batch), wait)
+                    else:
+                        await asyncio.sleep(wait)
+                    continue
+                if more is not None and not more():
+                    break  # stopping, or no longer this channel's sender: the rest go back
+                row = waiting[index]
+                del waiting[index]
+                if row.lease_until - utcnow() < LEASE_MARGIN:
+                    await self.store.postpone(row.id, self.clock())  # another pass sends it
+                    continue
+                prepared = await self._prepare(row, open_hours)
+                if prepared is None:
+                    continue
+                await slots.acquire()
+                limiter.start(row.recipient)
+                task = asyncio.create_task(self._send_released(port, row, *prepared, slots))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        finally:
+            if next_batch is not None:
+                with contextlib.suppress(Exception):
+                    waiting.extend(await next_batch)
+            # Rows claimed and not started (a failure midway) go back at once.
+            for row in waiting:
+                with contextlib.suppress(Exception):
+                    await self.store.postpone(row.id, self.clock())
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        return claimed
 
     async def _prepare(
         self, row: Claimed, open_hours: OpenHours | None
@@ -221,6 +287,8 @@ class OutboxSender:
             await store.finish(row.id, OutboxState.SKIPPED, "the channel cannot edit")
             return 0
         ids: Sequence[int] | None = None
+        if not await store.attempt(row.id):
+            return 0  # our lease ran out and another worker holds the row now
         try:
             if edit is not None:
                 # A message that is kept up to date (a broadcast's progress) is edited in place.
@@ -291,7 +359,7 @@ def _soonest(waiting: deque[Claimed], limiter: RateLimiter) -> tuple[int, float]
     return best, best_wait
 
 
-async def _first(*events: asyncio.Event) -> None:
+async def first_of(*events: asyncio.Event) -> None:
     waiters = [asyncio.ensure_future(e.wait()) for e in events]
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

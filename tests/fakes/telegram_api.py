@@ -210,11 +210,16 @@ class FakeTelegramApi:
         self.enforce_limits = False
         self.flood_refusals = 0
         self.send_times: list[float] = []  # monotonic time of every accepted send
+        self.send_chats: list[int] = []  # and the chat it went to, at the same index
         self._chat_sent: dict[int, float] = {}
         # Set to hold sends unanswered (and undelivered) until it is set again.
         self.sends_open = asyncio.Event()
         self.sends_open.set()
         self.held = 0
+        # Cleared to deliver sends but hold their answers (the bot cannot know they arrived).
+        self.answers_open = asyncio.Event()
+        self.answers_open.set()
+        self.answers_held = 0
         self.bot_user = {
             "id": BOT_ID,
             "is_bot": True,
@@ -607,6 +612,10 @@ class FakeTelegramApi:
                 result = await self._get_updates(params, files)
             else:
                 result = implementation(params, files)
+            if method in _SENDS and not self.answers_open.is_set():
+                self.answers_held += 1
+                self._notify()
+                await self.answers_open.wait()
             return web.json_response({"ok": True, "result": result})
         except ApiError as exc:
             if exc.bot_bug:
@@ -617,8 +626,9 @@ class FakeTelegramApi:
 
     def _flood(self, params: dict[str, Any]) -> web.Response | None:
         now = time.monotonic()
+        raw = str(params.get("chat_id", 0))
+        chat = int(raw) if raw.lstrip("-").isdigit() else 0
         if self.enforce_limits:
-            chat = int(params.get("chat_id", 0))
             recent = [t for t in self.send_times[-40:] if now - t < 1.0]
             last = self._chat_sent.get(chat)
             if len(recent) >= 30 or (last is not None and now - last < 1.0):
@@ -626,6 +636,7 @@ class FakeTelegramApi:
                 return _error(429, "Too Many Requests: retry after 1", 1)
             self._chat_sent[chat] = now
         self.send_times.append(now)
+        self.send_chats.append(chat)
         return None
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
