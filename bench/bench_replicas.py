@@ -65,8 +65,9 @@ from tests.fakes.telegram_api import FakeTelegramApi, SentMessage, free_port  # 
 SECRET = "bench-webhook-secret"
 WA_SECRET = "bench-app-secret"
 WA_VERIFY = "bench-verify"
-STEP_TIMEOUT = 30.0  # no answer this long: the update is delivered again (as Telegram does)
+STEP_TIMEOUT = 180.0  # no answer this long: the person sends the update again (same id)
 MAX_DELIVERIES = 3
+DUPLICATE_ANSWER = ("press", "dup:continue")
 _WORDS = (
     "layanan data warga desa antrean surat izin sehat sekolah pasar jalan air sampah "
     "arsip pajak bantuan posyandu puskesmas klinik gizi bayi lansia kader aplikasi peta "
@@ -128,8 +129,13 @@ class Replica:
         )
         self.starts += 1
         self.log = (self.workdir / f"replica-{self.index}-{self.starts}.log").open("wb")
+        profile = []
+        if os.environ.get("BENCH_PROFILE"):
+            # Where a replica's time goes: a profile per replica, written at its stop.
+            out = self.workdir / f"replica-{self.index}-{self.starts}.prof"
+            profile = ["-m", "cProfile", "-o", str(out)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"], env=env, cwd=self.workdir,
+            [sys.executable, *profile, "-m", "bot", "run"], env=env, cwd=self.workdir,
             stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -200,6 +206,7 @@ class Driver:
         self.accepted: set[tuple[str, str]] = set()  # (channel, update key) answered 200
         self.refused = 0  # POSTs a replica refused or could not take (retried elsewhere)
         self.redelivered = 0  # updates sent again after no answer within STEP_TIMEOUT
+        self.duplicate_questions = 0  # people asked about a near-duplicate (and continuing)
         self._hook_fakes()
 
     def _hook_fakes(self) -> None:
@@ -258,6 +265,7 @@ class Person:
         self.chat = ""
         self.finished = False
         self.error: str | None = None
+        self.step = 0
 
     async def run(self) -> None:
         try:
@@ -265,10 +273,27 @@ class Person:
         except Exception as exc:
             # Counted as a conversation not finished; the run goes on.
             self.error = f"{type(exc).__name__}: {exc}"[:300]
+            self.trace = self._trace()
+
+    def _trace(self) -> str:
+        """What the person saw last, for the broken-off conversations' log."""
+        inbox = self.driver.inboxes[self.chat]
+        lines = [f"{self.chat} step {self.step} {self.steps[max(0, self.step - 1)]}: {self.error}"]
+        for message, sent in list(zip(inbox.messages, inbox.sent_by_person, strict=True))[-6:]:
+            if isinstance(message, SentMessage):
+                words = f"{(message.text or '')[:90]!r} {[d for _l, d in message.buttons]}"
+            else:
+                words = visible_text(message)[:120].replace("\n", " ")
+            lines.append(f"    after msg {sent}: {words}")
+        return "\n".join(lines)
 
     async def _converse(self) -> None:
         inbox = self.driver.inboxes[self.chat]
-        for action, value in self.steps:
+        self.steps = list(self.steps)
+        self.step = 0
+        while self.step < len(self.steps):
+            action, value = self.steps[self.step]
+            self.step += 1
             body, key = await self._next_update(inbox, action, value)
             before = len(inbox.times)
             self.driver.sent_count[self.chat] += 1
@@ -283,7 +308,15 @@ class Person:
             else:
                 return  # never answered: counted as a conversation not finished
             self.driver.latencies.append(inbox.times[before] - started)
+            if self._asks_about_duplicates(inbox) and DUPLICATE_ANSWER not in self.steps:
+                # The near-duplicate check found a close idea someone saved meanwhile: the
+                # person answers "continue with mine", as tests/chat.py's submitter would.
+                self.steps.insert(self.step, DUPLICATE_ANSWER)
+                self.driver.duplicate_questions += 1
         self.finished = True
+
+    def _asks_about_duplicates(self, inbox: Inbox) -> bool:
+        raise NotImplementedError
 
     async def _next_update(
         self, inbox: Inbox, action: str, value: str
@@ -351,6 +384,10 @@ class TelegramPerson(Person):
         }
         return ("/telegram/webhook", json.dumps(payload).encode(), headers), str(update_id)
 
+    def _asks_about_duplicates(self, inbox: Inbox) -> bool:
+        last = inbox.messages[-1]
+        return any(data == DUPLICATE_ANSWER[1] for _label, data in last.buttons)
+
     def _last_with_buttons(self) -> SentMessage:
         for message in reversed(self.driver.inboxes[self.chat].messages):
             if message.buttons:
@@ -406,6 +443,12 @@ class WhatsAppPerson(Person):
                 )  # fmt: skip
         body, headers = signed(WA_SECRET, payload)
         return ("/webhooks/whatsapp", body, headers), message_id
+
+    def _asks_about_duplicates(self, inbox: Inbox) -> bool:
+        last = inbox.messages[-1]
+        return last.get("type") == "interactive" and any(
+            choice_id == DUPLICATE_ANSWER[1] for choice_id, _t, _d in offered_choices(last)
+        )
 
     def _last_interactive(self) -> dict[str, Any]:
         for message in reversed(self.driver.inboxes[self.chat].messages):
@@ -501,9 +544,17 @@ async def one_run(
         elapsed = time.monotonic() - started
         if killer is not None:
             await killer
+        if driver.duplicate_questions:
+            print(
+                f"  {driver.duplicate_questions} people were asked about a near-duplicate "
+                "idea saved meanwhile (they answered: continue with mine)"
+            )
         errors = [p.error for p in people if p.error]
         if errors:
             print(f"  {len(errors)} conversations broke off, e.g. {errors[:3]}")
+            traces = [getattr(p, "trace", "") for p in people if p.error]
+            (run_dir / "broken-off.txt").write_text("\n".join(traces))
+            print(f"  what they saw last: {run_dir / 'broken-off.txt'}")
         lat = sorted(driver.latencies)
         result = Result(
             replicas, len(lat), elapsed, statistics.median(lat) * 1000,
@@ -604,7 +655,7 @@ async def failure_counts(url: str, driver: Driver, people: list[Person]) -> dict
     for person in people:
         external = person.chat[1:]
         version = versions.get((person.channel, external), 0)
-        twice += max(0, version - len(person.steps))
+        twice += max(0, version - len(person.steps))  # the steps it sent, duplicates' answer too
         if not person.finished or (person.channel, external) not in with_idea:
             unfinished += 1
     duplicates = 0
@@ -625,6 +676,7 @@ async def failure_counts(url: str, driver: Driver, people: list[Person]) -> dict
         "messages sent twice": duplicates,
         "conversations not finished": unfinished,
         "redelivered by the driver": driver.redelivered,
+        "asked about a near-duplicate (answered: continue)": driver.duplicate_questions,
         "POSTs refused or failed (retried on another replica)": driver.refused,
     }
 

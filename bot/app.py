@@ -17,7 +17,7 @@ from bot.broadcasts.progress import BroadcastProgress
 from bot.config import Settings
 from bot.outbox.election import SenderElection
 from bot.outbox.errors import SendError, Transient
-from bot.outbox.limits import UNLIMITED, ChannelLimits
+from bot.outbox.limits import MARGIN, UNLIMITED, ChannelLimits
 from bot.outbox.sender import OutboxSender, Port
 from bot.push.sender import PushSender
 from bot.scheduler.loop import Scheduler
@@ -194,7 +194,13 @@ class Core:
         return None
 
     def _took_over(self, channel: str) -> None:
-        """Elected sender: the claims of a dead predecessor on this host go out now."""
+        """Elected sender: the claims of a dead predecessor on this host go out now, once
+        the predecessor's last second has passed."""
+        # This limiter never saw what the predecessor sent in its last second (a killed
+        # sender is succeeded within a fraction of a second when another replica's try
+        # falls just then): sending at once could add to that second and draw a 429.
+        # Telegram's windows are a second long, overall and per chat.
+        self.sender.limiter(channel).pause(1.0 + MARGIN)
         task = asyncio.get_running_loop().create_task(self.outbox.release_dead_claims())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
