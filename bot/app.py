@@ -211,6 +211,7 @@ class Core:
             self._marking.cancel()
             self._marking = None
         await self.flush_sent()
+        await self.sender.flush_marks()
         try:
             released = await self.outbox.release_mine()
             if released:
@@ -240,6 +241,7 @@ class Core:
         total = 0
         while sent := await self.sender.send_due(channel, kinds=("reply",)):
             total += sent
+        await self.sender.flush_marks()
         if total:
             # The pending questions were shown again just now: an answer to them is an answer,
             # not a message from someone who no longer sees the question (see the engine).
