@@ -106,10 +106,10 @@ class Core:
         step, and a one-time code is sent at once.
         """
         outcome = await self.engine.handle(incoming)
-        if self.election is not None and (outcome.queued or outcome.deliveries):
-            # Another replica sends for these channels: wake it.
-            queued = [incoming.channel] if outcome.queued else []
-            await self.election.notify([*queued, *(d.channel for d in outcome.deliveries)])
+        if self.election is not None and outcome.deliveries:
+            # Another replica sends for these channels: wake it. (Queued replies woke it
+            # with the step's own commit.)
+            await self.election.notify([d.channel for d in outcome.deliveries])
         if outcome.deliveries:
             await self._send_urgent(outcome)
         return outcome
