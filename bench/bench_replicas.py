@@ -68,6 +68,7 @@ WA_VERIFY = "bench-verify"
 STEP_TIMEOUT = 180.0  # no answer this long: the person sends the update again (same id)
 MAX_DELIVERIES = 3
 DUPLICATE_ANSWER = ("press", "dup:continue")
+SYSTEM_ERROR = "Maaf, terjadi gangguan di sistem kami"  # error.internal: "send it again"
 _WORDS = (
     "layanan data warga desa antrean surat izin sehat sekolah pasar jalan air sampah "
     "arsip pajak bantuan posyandu puskesmas klinik gizi bayi lansia kader aplikasi peta "
@@ -207,6 +208,7 @@ class Driver:
         self.refused = 0  # POSTs a replica refused or could not take (retried elsewhere)
         self.redelivered = 0  # updates sent again after no answer within STEP_TIMEOUT
         self.duplicate_questions = 0  # people asked about a near-duplicate (and continuing)
+        self.sent_again = 0  # messages SASI failed on and asked for again
         self._hook_fakes()
 
     def _hook_fakes(self) -> None:
@@ -308,6 +310,12 @@ class Person:
             else:
                 return  # never answered: counted as a conversation not finished
             self.driver.latencies.append(inbox.times[before] - started)
+            if self._text(inbox.messages[before]).startswith(SYSTEM_ERROR):
+                # SASI could not take the message and asked for it again: the person sends
+                # it again (a new message, as typed anew).
+                self.step -= 1
+                self.driver.sent_again += 1
+                continue
             if self._asks_about_duplicates(inbox) and DUPLICATE_ANSWER not in self.steps:
                 # The near-duplicate check found a close idea someone saved meanwhile: the
                 # person answers "continue with mine", as tests/chat.py's submitter would.
@@ -317,6 +325,12 @@ class Person:
 
     def _asks_about_duplicates(self, inbox: Inbox) -> bool:
         raise NotImplementedError
+
+    @staticmethod
+    def _text(message: Any) -> str:
+        if isinstance(message, SentMessage):
+            return message.text or ""
+        return visible_text(message)
 
     async def _next_update(
         self, inbox: Inbox, action: str, value: str
@@ -549,6 +563,11 @@ async def one_run(
                 f"  {driver.duplicate_questions} people were asked about a near-duplicate "
                 "idea saved meanwhile (they answered: continue with mine)"
             )
+        if driver.sent_again:
+            print(
+                f"  {driver.sent_again} messages answered with a system error "
+                "('send it again') and sent again"
+            )
         errors = [p.error for p in people if p.error]
         if errors:
             print(f"  {len(errors)} conversations broke off, e.g. {errors[:3]}")
@@ -677,6 +696,7 @@ async def failure_counts(url: str, driver: Driver, people: list[Person]) -> dict
         "conversations not finished": unfinished,
         "redelivered by the driver": driver.redelivered,
         "asked about a near-duplicate (answered: continue)": driver.duplicate_questions,
+        "answered with a system error and sent again": driver.sent_again,
         "POSTs refused or failed (retried on another replica)": driver.refused,
     }
 
