@@ -258,6 +258,11 @@ async def test_a_one_time_code_on_the_other_replica_waits_for_the_sender(
             )
         await b.election.notify(["telegram"])  # type: ignore[union-attr]
         await _wait(lambda: sends.to("99"))
+        # The sender records the send just after it (b's own wait polls, as here).
+        for _try in range(100):
+            if await b.outbox.all_sent("telegram", ("link_code",), ("code:1",)):
+                break
+            await asyncio.sleep(0.02)
         assert await b.outbox.all_sent("telegram", ("link_code",), ("code:1",))
     finally:
         stop.set()
