@@ -11,7 +11,11 @@ reverse proxy: the next replica when one refuses or is down) posts every webhook
 simulated ASN, one in five on WhatsApp, all at once, each registering and then submitting
 an idea (the steps of tests/chat.py: 21 messages each), each message sent once the answer
 to the one before arrived. Figures: updates/s over the run, and the end-to-end latency of
-each update (webhook POST → the first reply arriving at the fake), p50/p95.
+each update (webhook POST → the first reply arriving at the fake), p50/p95. A person asked
+about a near-duplicate (someone's idea saved meanwhile) answers "continue with mine"; one
+answered with SASI's system error ("send it again") sends it again; both are counted. Each
+person who broke off has the last messages they saw written to ``broken-off.txt`` in the
+run's folder; ``BENCH_PROFILE=1`` runs every replica under cProfile (a ``.prof`` per replica).
 
 During the 2-replica run one replica is killed with SIGKILL half-way and started again;
 the run then counts updates lost (accepted, never processed), processed twice (a person's
