@@ -11,7 +11,11 @@ reverse proxy: the next replica when one refuses or is down) posts every webhook
 simulated ASN, one in five on WhatsApp, all at once, each registering and then submitting
 an idea (the steps of tests/chat.py: 21 messages each), each message sent once the answer
 to the one before arrived. Figures: updates/s over the run, and the end-to-end latency of
-each update (webhook POST → the first reply arriving at the fake), p50/p95.
+each update (webhook POST → the first reply arriving at the fake), p50/p95. A person asked
+about a near-duplicate (someone's idea saved meanwhile) answers "continue with mine"; one
+answered with SASI's system error ("send it again") sends it again; both are counted. Each
+person who broke off has the last messages they saw written to ``broken-off.txt`` in the
+run's folder; ``BENCH_PROFILE=1`` runs every replica under cProfile (a ``.prof`` per replica).
 
 During the 2-replica run one replica is killed with SIGKILL half-way and started again;
 the run then counts updates lost (accepted, never processed), processed twice (a person's
@@ -65,8 +69,11 @@ from tests.fakes.telegram_api import FakeTelegramApi, SentMessage, free_port  # 
 SECRET = "bench-webhook-secret"
 WA_SECRET = "bench-app-secret"
 WA_VERIFY = "bench-verify"
-STEP_TIMEOUT = 30.0  # no answer this long: the update is delivered again (as Telegram does)
+STEP_TIMEOUT = 180.0  # no answer this long: the person sends the update again (same id)
 MAX_DELIVERIES = 3
+DUPLICATE_ANSWER = ("press", "dup:continue")
+DUPLICATE_INTRO = "Mohon periksa dulu: ada"  # dup.intro, the near-duplicate question's start
+SYSTEM_ERROR = "Maaf, terjadi gangguan di sistem kami"  # error.internal: "send it again"
 _WORDS = (
     "layanan data warga desa antrean surat izin sehat sekolah pasar jalan air sampah "
     "arsip pajak bantuan posyandu puskesmas klinik gizi bayi lansia kader aplikasi peta "
@@ -128,8 +135,13 @@ class Replica:
         )
         self.starts += 1
         self.log = (self.workdir / f"replica-{self.index}-{self.starts}.log").open("wb")
+        profile = []
+        if os.environ.get("BENCH_PROFILE"):
+            # Where a replica's time goes: a profile per replica, written at its stop.
+            out = self.workdir / f"replica-{self.index}-{self.starts}.prof"
+            profile = ["-m", "cProfile", "-o", str(out)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"], env=env, cwd=self.workdir,
+            [sys.executable, *profile, "-m", "bot", "run"], env=env, cwd=self.workdir,
             stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -156,7 +168,7 @@ class Replica:
                 if response.status == 200:
                     body: dict[str, Any] = await response.json()
                     return body
-        except aiohttp.ClientError:
+        except (aiohttp.ClientError, TimeoutError):
             pass
         return None
 
@@ -193,6 +205,9 @@ class Driver:
         self.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200), timeout=aiohttp.ClientTimeout(total=30)
         )
+        # The kill's /readyz checks on a session of their own: with a thousand people the
+        # webhooks' connections are all busy, and a check queued behind them timed out.
+        self.control = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         self.turn = 0
         self.inboxes: dict[str, Inbox] = collections.defaultdict(Inbox)
         self.sent_count: collections.Counter[str] = collections.Counter()
@@ -200,6 +215,8 @@ class Driver:
         self.accepted: set[tuple[str, str]] = set()  # (channel, update key) answered 200
         self.refused = 0  # POSTs a replica refused or could not take (retried elsewhere)
         self.redelivered = 0  # updates sent again after no answer within STEP_TIMEOUT
+        self.duplicate_questions = 0  # people asked about a near-duplicate (and continuing)
+        self.sent_again = 0  # messages SASI failed on and asked for again
         self._hook_fakes()
 
     def _hook_fakes(self) -> None:
@@ -244,6 +261,7 @@ class Driver:
 
     async def close(self) -> None:
         await self.http.close()
+        await self.control.close()
 
 
 class Person:
@@ -258,6 +276,7 @@ class Person:
         self.chat = ""
         self.finished = False
         self.error: str | None = None
+        self.step = 0
 
     async def run(self) -> None:
         try:
@@ -265,10 +284,27 @@ class Person:
         except Exception as exc:
             # Counted as a conversation not finished; the run goes on.
             self.error = f"{type(exc).__name__}: {exc}"[:300]
+            self.trace = self._trace()
+
+    def _trace(self) -> str:
+        """What the person saw last, for the broken-off conversations' log."""
+        inbox = self.driver.inboxes[self.chat]
+        lines = [f"{self.chat} step {self.step} {self.steps[max(0, self.step - 1)]}: {self.error}"]
+        for message, sent in list(zip(inbox.messages, inbox.sent_by_person, strict=True))[-6:]:
+            if isinstance(message, SentMessage):
+                words = f"{(message.text or '')[:90]!r} {[d for _l, d in message.buttons]}"
+            else:
+                words = visible_text(message)[:120].replace("\n", " ")
+            lines.append(f"    after msg {sent}: {words}")
+        return "\n".join(lines)
 
     async def _converse(self) -> None:
         inbox = self.driver.inboxes[self.chat]
-        for action, value in self.steps:
+        self.steps = list(self.steps)
+        self.step = 0
+        while self.step < len(self.steps):
+            action, value = self.steps[self.step]
+            self.step += 1
             body, key = await self._next_update(inbox, action, value)
             before = len(inbox.times)
             self.driver.sent_count[self.chat] += 1
@@ -283,7 +319,31 @@ class Person:
             else:
                 return  # never answered: counted as a conversation not finished
             self.driver.latencies.append(inbox.times[before] - started)
+            if self._text(inbox.messages[before]).startswith(SYSTEM_ERROR):
+                # SASI could not take the message and asked for it again: the person sends
+                # it again (a new message, as typed anew).
+                self.step -= 1
+                self.driver.sent_again += 1
+                continue
+            asked = self._text(inbox.messages[before]).startswith(DUPLICATE_INTRO)
+            if (asked or self._asks_about_duplicates(inbox)) and DUPLICATE_ANSWER not in self.steps:
+                # The near-duplicate check found a close idea someone saved meanwhile: the
+                # person answers "continue with mine", as tests/chat.py's submitter would.
+                # Known by the answer's first words: on WhatsApp a long question comes as a
+                # text and then its list, and the list can arrive after the driver looked
+                # (the press then waits for the list to be offered).
+                self.steps.insert(self.step, DUPLICATE_ANSWER)
+                self.driver.duplicate_questions += 1
         self.finished = True
+
+    def _asks_about_duplicates(self, inbox: Inbox) -> bool:
+        raise NotImplementedError
+
+    @staticmethod
+    def _text(message: Any) -> str:
+        if isinstance(message, SentMessage):
+            return message.text or ""
+        return visible_text(message)
 
     async def _next_update(
         self, inbox: Inbox, action: str, value: str
@@ -351,6 +411,10 @@ class TelegramPerson(Person):
         }
         return ("/telegram/webhook", json.dumps(payload).encode(), headers), str(update_id)
 
+    def _asks_about_duplicates(self, inbox: Inbox) -> bool:
+        last = inbox.messages[-1]
+        return any(data == DUPLICATE_ANSWER[1] for _label, data in last.buttons)
+
     def _last_with_buttons(self) -> SentMessage:
         for message in reversed(self.driver.inboxes[self.chat].messages):
             if message.buttons:
@@ -406,6 +470,12 @@ class WhatsAppPerson(Person):
                 )  # fmt: skip
         body, headers = signed(WA_SECRET, payload)
         return ("/webhooks/whatsapp", body, headers), message_id
+
+    def _asks_about_duplicates(self, inbox: Inbox) -> bool:
+        last = inbox.messages[-1]
+        return last.get("type") == "interactive" and any(
+            choice_id == DUPLICATE_ANSWER[1] for choice_id, _t, _d in offered_choices(last)
+        )
 
     def _last_interactive(self) -> dict[str, Any]:
         for message in reversed(self.driver.inboxes[self.chat].messages):
@@ -501,9 +571,22 @@ async def one_run(
         elapsed = time.monotonic() - started
         if killer is not None:
             await killer
+        if driver.duplicate_questions:
+            print(
+                f"  {driver.duplicate_questions} people were asked about a near-duplicate "
+                "idea saved meanwhile (they answered: continue with mine)"
+            )
+        if driver.sent_again:
+            print(
+                f"  {driver.sent_again} messages answered with a system error "
+                "('send it again') and sent again"
+            )
         errors = [p.error for p in people if p.error]
         if errors:
             print(f"  {len(errors)} conversations broke off, e.g. {errors[:3]}")
+            traces = [getattr(p, "trace", "") for p in people if p.error]
+            (run_dir / "broken-off.txt").write_text("\n".join(traces))
+            print(f"  what they saw last: {run_dir / 'broken-off.txt'}")
         lat = sorted(driver.latencies)
         result = Result(
             replicas, len(lat), elapsed, statistics.median(lat) * 1000,
@@ -532,7 +615,7 @@ async def kill_and_restart(driver: Driver, fleet: list[Replica], total: int, whi
     """SIGKILL one replica half-way through the updates, and start it again."""
     while len(driver.latencies) < total // 2:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
-    states = [await r.ready(driver.http) for r in fleet]
+    states = [await r.ready(driver.control) for r in fleet]
     senders = [r for r, s in zip(fleet, states, strict=True) if s and s.get("sending")]
     others = [r for r in fleet if r not in senders]
     victim = (senders if which == "sender" else others or senders)[0]
@@ -545,7 +628,7 @@ async def kill_and_restart(driver: Driver, fleet: list[Replica], total: int, whi
     victim.kill()
     await asyncio.sleep(1.0)
     victim.start()
-    await victim.wait_ready(driver.http)
+    await victim.wait_ready(driver.control)
     print(f"  replica {victim.index} ready again after {len(driver.latencies)} updates")
 
 
@@ -604,7 +687,7 @@ async def failure_counts(url: str, driver: Driver, people: list[Person]) -> dict
     for person in people:
         external = person.chat[1:]
         version = versions.get((person.channel, external), 0)
-        twice += max(0, version - len(person.steps))
+        twice += max(0, version - len(person.steps))  # the steps it sent, duplicates' answer too
         if not person.finished or (person.channel, external) not in with_idea:
             unfinished += 1
     duplicates = 0
@@ -625,6 +708,8 @@ async def failure_counts(url: str, driver: Driver, people: list[Person]) -> dict
         "messages sent twice": duplicates,
         "conversations not finished": unfinished,
         "redelivered by the driver": driver.redelivered,
+        "asked about a near-duplicate (answered: continue)": driver.duplicate_questions,
+        "answered with a system error and sent again": driver.sent_again,
         "POSTs refused or failed (retried on another replica)": driver.refused,
     }
 

@@ -17,7 +17,7 @@ from bot.broadcasts.progress import BroadcastProgress
 from bot.config import Settings
 from bot.outbox.election import SenderElection
 from bot.outbox.errors import SendError, Transient
-from bot.outbox.limits import UNLIMITED, ChannelLimits
+from bot.outbox.limits import MARGIN, UNLIMITED, ChannelLimits
 from bot.outbox.sender import OutboxSender, Port
 from bot.push.alert import StuckPushAlert
 from bot.push.sender import PushSender
@@ -107,10 +107,10 @@ class Core:
         step, and a one-time code is sent at once.
         """
         outcome = await self.engine.handle(incoming)
-        if self.election is not None and (outcome.queued or outcome.deliveries):
-            # Another replica sends for these channels: wake it.
-            queued = [incoming.channel] if outcome.queued else []
-            await self.election.notify([*queued, *(d.channel for d in outcome.deliveries)])
+        if self.election is not None and outcome.deliveries:
+            # Another replica sends for these channels: wake it. (Queued replies woke it
+            # with the step's own commit.)
+            await self.election.notify([d.channel for d in outcome.deliveries])
         if outcome.deliveries:
             await self._send_urgent(outcome)
         return outcome
@@ -204,7 +204,12 @@ class Core:
     def _took_over(self, channel: str) -> None:
         """Elected sender: the claims of a dead predecessor on this host, and the channel's
         claims of whichever replica sent before (on any host), go out now, not at their
-        lease's end (60 s)."""
+        lease's end (60 s), once the predecessor's last second has passed."""
+        # This limiter never saw what the predecessor sent in its last second (a killed
+        # sender is succeeded within a fraction of a second when another replica's try
+        # falls just then): sending at once could add to that second and draw a 429.
+        # Telegram's windows are a second long, overall and per chat.
+        self.sender.limiter(channel).pause(1.0 + MARGIN)
 
         async def release() -> None:
             await self.outbox.release_dead_claims()
@@ -223,6 +228,7 @@ class Core:
             self._marking.cancel()
             self._marking = None
         await self.flush_sent()
+        await self.sender.flush_marks()
         try:
             released = await self.outbox.release_mine()
             if released:
@@ -252,6 +258,7 @@ class Core:
         total = 0
         while sent := await self.sender.send_due(channel, kinds=("reply",)):
             total += sent
+        await self.sender.flush_marks()
         if total:
             # The pending questions were shown again just now: an answer to them is an answer,
             # not a message from someone who no longer sees the question (see the engine).

@@ -34,7 +34,7 @@ from storage.conversation_state import StoredState, load_person, save_state
 from storage.db import Database
 from storage.inbound import InboundStore, claim_update
 from storage.models import Identity, InboundUpdate, User, utcnow
-from storage.outbox import NewMessage, add_messages, add_reply
+from storage.outbox import NewMessage, add_messages, add_reply, notify_sender
 from storage.queries import identity_of
 
 log = logging.getLogger(__name__)
@@ -282,6 +282,8 @@ class Engine:
         )
         if not self.claims_replies(incoming.channel):
             await add_messages(session, [reply])
+            if not self.database.is_sqlite:
+                await notify_sender(session, incoming.channel)
             return None, keys, True
         reply_id = await add_reply(session, reply, self.outbox_worker)
         return reply_id, keys, False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +35,15 @@ log = logging.getLogger(__name__)
 
 # How long a statement waits for another process's write lock before "database is locked".
 SQLITE_BUSY_SECONDS = 5.0
+# PostgreSQL connections per process: kept open, and at most this many more in a burst.
+# SQLAlchemy's 5 + 10 was too few for a replica taking webhooks from hundreds of people at
+# once: every webhook stores its update on a connection of its own, the conversation steps
+# queued behind them, and past the pool's 30 s wait a step failed ("please send it again").
+# The burst connections are also opened and closed on the spot, a backend each time.
+# Several replicas' pools together must stay under the server's max_connections.
+PG_POOL_SIZE = int(os.environ.get("SASI_DB_POOL_SIZE", "10"))
+PG_MAX_OVERFLOW = int(os.environ.get("SASI_DB_MAX_OVERFLOW", "10"))
+PG_POOL_TIMEOUT = 60.0
 
 
 class Database:
@@ -57,6 +67,15 @@ class Database:
             connect_args=connect_args,
             pool_pre_ping=not self.is_sqlite,
             pool_use_lifo=True,
+            **(
+                {}
+                if self.is_sqlite
+                else {
+                    "pool_size": PG_POOL_SIZE,
+                    "max_overflow": PG_MAX_OVERFLOW,
+                    "pool_timeout": PG_POOL_TIMEOUT,
+                }
+            ),
         )
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

@@ -34,6 +34,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -44,6 +45,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.db import Database
 from storage.models import Base, InboundUpdate, UTCDateTime, utcnow
 
+# NOTIFY channel waking the elected sender on another replica (bot/outbox/election.py); the
+# payload names the SASI channel with new rows.
+NOTIFY_CHANNEL = "sasi_outbox"
 REPLY_LEASE = timedelta(seconds=60)  # a channel sends a reply within this, or it is resent
 SEND_LEASE = timedelta(seconds=60)
 
@@ -214,6 +218,14 @@ async def add_messages(session: AsyncSession, messages: Sequence[NewMessage]) ->
         result = await session.execute(statement, chunk)
         added += len(result.all())
     return added
+
+
+async def notify_sender(session: AsyncSession, channel: str) -> None:
+    """Wake the elected sender of ``channel`` when this transaction commits (PostgreSQL
+    delivers a NOTIFY at commit): no connection or round trip of its own after the step."""
+    await session.execute(
+        text("SELECT pg_notify(:notify, :payload)"), {"notify": NOTIFY_CHANNEL, "payload": channel}
+    )
 
 
 async def add_reply(session: AsyncSession, message: NewMessage, worker: str) -> int | None:

@@ -8,6 +8,7 @@ test here is skipped, and says so.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import os
 import signal
@@ -28,8 +29,9 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import Core, open_core
+from bot.app import Core, FunctionPort, open_core
 from bot.config import Settings
+from bot.outbox.limits import TELEGRAM_LIMITS
 from bot.scheduler.loop import Scheduler
 from bot.web import Readiness, build_web_app, start_web_app
 from handlers.i18n import Translator
@@ -196,8 +198,18 @@ async def test_only_the_elected_replica_sends_and_the_other_wakes_it(
         assert waited < 2.0, waited
         assert sends["a"].to("4242") == [r.text for r in coalesce(outcome.replies)]
         assert not sends["b"].sent
-        async with a.database.sessions() as session:
-            states = list(await session.scalars(select(OutboxMessage.state)))
+        states: list[str] = []
+
+        async def read_states() -> None:
+            async with a.database.sessions() as session:
+                states[:] = list(await session.scalars(select(OutboxMessage.state)))
+
+        # The sending loop marks the replies it sent in one write shortly after.
+        for _try in range(100):
+            await read_states()
+            if states != [OutboxState.SENDING.value]:
+                break
+            await asyncio.sleep(0.02)
         assert states == [OutboxState.SENT.value]
     finally:
         stop.set()
@@ -246,11 +258,89 @@ async def test_a_one_time_code_on_the_other_replica_waits_for_the_sender(
             )
         await b.election.notify(["telegram"])  # type: ignore[union-attr]
         await _wait(lambda: sends.to("99"))
+        # The sender records the send just after it (b's own wait polls, as here).
+        for _try in range(100):
+            if await b.outbox.all_sent("telegram", ("link_code",), ("code:1",)):
+                break
+            await asyncio.sleep(0.02)
         assert await b.outbox.all_sent("telegram", ("link_code",), ("code:1",))
     finally:
         stop.set()
         a.sender.wake()
         await sending
+
+
+class Budget:
+    """One bot token as Telegram counts it, shared by every replica's sending side: each
+    send's moment, and the sends that broke Telegram's 30 a second (the fake would 429)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.to: collections.Counter[str] = collections.Counter()
+        self.over = 0
+        self.sent_by: collections.Counter[str] = collections.Counter()
+
+    def port(self, replica: str) -> FunctionPort:
+        async def send(
+            external_id: str, replies: Sequence[Reply], *, template: TemplateCall | None = None
+        ) -> None:
+            now = time.monotonic()
+            if sum(1 for t in self.times[-40:] if now - t < 1.0) >= 30:
+                self.over += 1
+            self.times.append(now)
+            self.to[external_id] += 1
+            self.sent_by[replica] += 1
+
+        return FunctionPort("telegram", send, TELEGRAM_LIMITS)
+
+
+async def test_a_killed_sender_is_succeeded_within_the_shared_budget(
+    replicas: list[Core],
+) -> None:
+    """The elected sender dies after a full second's budget; the other replica, elected at
+    once, sends the rest of the backlog, and the two together never exceed 30 a second:
+    the successor's limiter never saw its predecessor's sends, so it waits that second out."""
+    a, b = replicas
+    budget = Budget()
+    a.sender.register(budget.port("a"))
+    b.sender.register(budget.port("b"))
+    await a.resend_unsent_replies("telegram")
+    await b.resend_unsent_replies("telegram")
+    assert a.is_sender("telegram") and not b.is_sender("telegram")
+    await a.outbox.add(
+        [
+            NewMessage(
+                key=f"broadcast:{n}", kind="broadcast", channel="telegram",
+                recipient=str(1000 + n), payload={"replies": [{"text": f"Pesan {n}"}]},
+                due_at=utcnow(),
+            )
+            for n in range(75)
+        ]
+    )  # fmt: skip
+    stops = {"a": asyncio.Event(), "b": asyncio.Event()}
+    sending_a = asyncio.create_task(a.sender.run(stops["a"]))
+    sending_b = asyncio.create_task(b.sender.run(stops["b"]))
+    try:
+        await _wait(lambda: len(budget.times) >= 30)
+        # a dies: its sending stops mid-pass and its lock's connection breaks.
+        sending_a.cancel()
+        await asyncio.gather(sending_a, return_exceptions=True)
+        await a.election.electors["telegram"].kill_connection_for_tests()  # type: ignore[union-attr]
+        await a.outbox.release_mine()  # what release_dead_claims does for a dead pid
+        elector = b.election.electors["telegram"]  # type: ignore[union-attr]
+        for _try in range(250):  # at once: the background tries could wait up to 2 s
+            if await elector.step():
+                break
+            await asyncio.sleep(0.02)
+        assert b.is_sender("telegram")
+        await _wait(lambda: all(budget.to[str(1000 + n)] for n in range(75)), within=15.0)
+        assert budget.sent_by["b"] > 0
+        assert budget.over == 0
+    finally:
+        for stop in stops.values():
+            stop.set()
+        b.sender.wake()
+        await asyncio.gather(sending_b, return_exceptions=True)
 
 
 # -- inbound updates and conversations across replicas ----------------------------------------

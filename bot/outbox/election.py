@@ -22,10 +22,10 @@ from sqlalchemy import text
 
 from storage.db import Database
 from storage.leader import Elector, token_hash
+from storage.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "sasi_outbox"  # the payload names the SASI channel with new rows
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 

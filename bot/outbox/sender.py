@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 LEASE_MARGIN = timedelta(seconds=10)  # a row this close to losing its lease is given back
 POLL_SECONDS = 1.0  # how often rows other processes added are looked for
+# Replies this loop sent (another replica's, on PostgreSQL) are marked in one write per
+# this interval, as a channel marks its own (bot/app.py's SENT_MARK_DELAY): the elected
+# sender of several replicas sends most replies, and one transaction for each cost it more
+# than the send. Killed before the write, those replies go out again (at worst twice).
+REPLY_MARK_DELAY = 0.05
 
 
 class Port(Protocol):
@@ -97,6 +102,8 @@ class OutboxSender:
         self.ports: dict[str, Port] = {}
         self.limiters: dict[str, RateLimiter] = {}
         self._wake: dict[str, asyncio.Event] = {}
+        self._reply_marks: list[int] = []
+        self._marking: asyncio.Task[None] | None = None
 
     def register(self, port: Port) -> None:
         self.ports[port.name] = port
@@ -115,7 +122,33 @@ class OutboxSender:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set: one loop per registered channel."""
-        await asyncio.gather(*(self._loop(name, stop) for name in list(self.ports)))
+        try:
+            await asyncio.gather(*(self._loop(name, stop) for name in list(self.ports)))
+        finally:
+            await self.flush_marks()
+
+    async def flush_marks(self) -> None:
+        """Record the replies sent and not yet marked (a stop calls this, so its claims
+        handed back are only the unsent ones)."""
+        if self._marking is not None and self._marking is not asyncio.current_task():
+            self._marking.cancel()
+        ids, self._reply_marks, self._marking = self._reply_marks, [], None
+        if not ids:
+            return
+        try:
+            await self.store.mark_sent(ids)
+        except Exception:
+            # Their leases run out and they are sent again: at worst twice, never lost.
+            log.exception("could not mark %d sent replies", len(ids))
+
+    def _mark_reply_soon(self, row_id: int) -> None:
+        self._reply_marks.append(row_id)
+        if self._marking is None:
+            self._marking = asyncio.get_running_loop().create_task(self._flush_marks_soon())
+
+    async def _flush_marks_soon(self) -> None:
+        await asyncio.sleep(REPLY_MARK_DELAY)
+        await self.flush_marks()
 
     async def _loop(self, channel: str, stop: asyncio.Event) -> None:
         wake = self._wake[channel]
@@ -129,7 +162,7 @@ class OutboxSender:
             # meanwhile) must not be lost to a whole poll interval.
             wake.clear()
             try:
-                sent = await self.send_due(channel, more=more)
+                sent = await self.send_due(channel, more=more, defer_marks=True)
             except Exception:
                 log.exception("outbox pass for %s failed", channel)
                 sent = 0
@@ -148,6 +181,7 @@ class OutboxSender:
         for channel in list(channels if channels is not None else self.ports):
             while sent := await self.send_due(channel):
                 total += sent
+        await self.flush_marks()
         return total
 
     async def send_due(
@@ -156,13 +190,17 @@ class OutboxSender:
         kinds: Sequence[str] | None = None,
         *,
         more: Callable[[], bool] | None = None,
+        defer_marks: bool = False,
     ) -> int:
         """One pass: claim the due rows of ``channel`` and send them; how many were claimed.
 
         With ``more`` (the sending loop), a full batch is followed by the next one while
         ``more()`` holds: it is claimed while half the current batch still waits, so the
         channel never idles between batches (the gap of waiting for the last answers, then
-        claiming, cost a few per cent of Telegram's 30/s on a broadcast of thousands)."""
+        claiming, cost a few per cent of Telegram's 30/s on a broadcast of thousands).
+
+        The replies sent are marked at the end of the pass, or within REPLY_MARK_DELAY
+        (``defer_marks``: the sending loop, which goes on to its next pass at once)."""
         port = self.ports.get(channel)
         if port is None or not self.may_send(channel):
             return 0
@@ -235,6 +273,8 @@ class OutboxSender:
                     await self.store.postpone(row.id, self.clock())
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            if not defer_marks:
+                await self.flush_marks()
         return claimed
 
     async def _prepare(
@@ -301,6 +341,9 @@ class OutboxSender:
         except Exception as exc:
             await self._failed(port, row, exc)
             return 0
+        if row.kind == "reply" and edit is None and not row.payload.get("sensitive"):
+            self._mark_reply_soon(row.id)  # a reply's message id is never needed
+            return len(replies)
         await store.finish(
             row.id,
             OutboxState.SENT,
