@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.similarity import SimilarityIndex
 from handlers.ports import SimilarMatch
@@ -65,17 +66,18 @@ class DatabaseSyncedIndex:
         self._seen_until = newest
         self._seen_entry = max((i for i, _, _ in entries), default=self._seen_entry)
 
-    async def catch_up(self) -> int:
-        """Apply ideas changed since the last look; returns how many were applied."""
+    async def catch_up(self, session: AsyncSession | None = None) -> int:
+        """Apply ideas changed since the last look; returns how many were applied.
+
+        With ``session`` (a step's own), the look goes through it: catch-ups take turns, and
+        a turn that had to wait for a second pool connection while every connection is held
+        by a step queued behind it would stall them all until the pool's timeout."""
         async with self._catch_up_lock:
-            query = select(
-                Idea.id, Idea.name, Idea.problem, Idea.idea, Idea.status, Idea.updated_at
-            )
-            if self._seen_until is not None:
-                query = query.where(Idea.updated_at >= self._seen_until - CATCH_UP_OVERLAP)
-            async with self.database.sessions() as session:
-                rows = [_Changed(*row) for row in (await session.execute(query)).all()]
-                entries = await directory_documents(session, self._seen_entry)
+            if session is not None:
+                rows, entries = await self._changes(session)
+            else:
+                async with self.database.sessions() as own:
+                    rows, entries = await self._changes(own)
             fresh = [row for row in rows if self._recent.get(row.idea_id) != row.updated_at]
             if fresh:
                 # Normalising text costs CPU: never on the event loop.
@@ -83,6 +85,15 @@ class DatabaseSyncedIndex:
             if entries:
                 await asyncio.to_thread(self._apply_entries, entries)
             return len(fresh) + len(entries)
+
+    async def _changes(
+        self, session: AsyncSession
+    ) -> tuple[list[_Changed], list[tuple[int, str, str]]]:
+        query = select(Idea.id, Idea.name, Idea.problem, Idea.idea, Idea.status, Idea.updated_at)
+        if self._seen_until is not None:
+            query = query.where(Idea.updated_at >= self._seen_until - CATCH_UP_OVERLAP)
+        rows = [_Changed(*row) for row in (await session.execute(query)).all()]
+        return rows, list(await directory_documents(session, self._seen_entry))
 
     def _apply_entries(self, entries: Sequence[tuple[int, str, str]]) -> None:
         for entry_id, name, text in entries:
@@ -105,9 +116,15 @@ class DatabaseSyncedIndex:
             self._recent = {i: at for i, at in self._recent.items() if at >= horizon}
 
     async def search(
-        self, name: str, description: str, limit: int = 3, exclude: Sequence[str] = ()
+        self,
+        name: str,
+        description: str,
+        limit: int = 3,
+        exclude: Sequence[str] = (),
+        *,
+        session: AsyncSession | None = None,
     ) -> list[SimilarMatch]:
-        await self.catch_up()
+        await self.catch_up(session)
         return await self.index.search(name, description, limit=limit, exclude=exclude)
 
     def upsert(self, doc_id: str, name: str, description: str) -> None:

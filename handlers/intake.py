@@ -115,7 +115,9 @@ async def _check_similar(ctx: StepContext, frame: Frame, after: str) -> Transiti
     """Look for close existing ideas; ask only when something really is close."""
     description = f"{frame.data['problem']}\n{frame.data['idea']}"
     try:
-        matches = await ctx.similarity.search(str(frame.data["name"]), description, limit=3)
+        matches = await ctx.similarity.search(
+            str(frame.data["name"]), description, limit=3, session=ctx.session
+        )
     except Exception:
         # A suggestion, never a block: a failing check must not stop the submission.
         log.exception("similarity search failed")

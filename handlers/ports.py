@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 
 @dataclass(frozen=True)
 class SimilarMatch:
@@ -20,10 +22,18 @@ class SimilarityService(Protocol):
 
     Documents are ideas (``"idea:<id>"``) and imported directory entries (``"dir:<id>"``).
     ``search`` returns only matches above the engine's threshold, best first, at most ``limit``.
+    A step passes its own ``session``, so that looking for ideas other processes saved never
+    waits for a second connection while the step holds one.
     """
 
     async def search(
-        self, name: str, description: str, limit: int = 3, exclude: Sequence[str] = ()
+        self,
+        name: str,
+        description: str,
+        limit: int = 3,
+        exclude: Sequence[str] = (),
+        *,
+        session: AsyncSession | None = None,
     ) -> list[SimilarMatch]: ...
 
     def upsert(self, doc_id: str, name: str, description: str) -> None: ...

@@ -95,7 +95,13 @@ class ThreeMatches:
         self.ids = ids
 
     async def search(
-        self, name: str, description: str, limit: int = 3, exclude: Sequence[str] = ()
+        self,
+        name: str,
+        description: str,
+        limit: int = 3,
+        exclude: Sequence[str] = (),
+        *,
+        session: object = None,
     ) -> list[SimilarMatch]:
         return [SimilarMatch(f"idea:{i}", 90.0 - n) for n, i in enumerate(self.ids)][:limit]
 

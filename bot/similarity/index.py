@@ -677,9 +677,16 @@ class SimilarityIndex:
             return self._finish(scores, limit, exclude, q)
 
     async def search(
-        self, name: str, description: str, limit: int = 3, exclude: Sequence[str] = ()
+        self,
+        name: str,
+        description: str,
+        limit: int = 3,
+        exclude: Sequence[str] = (),
+        *,
+        session: object = None,
     ) -> list[SimilarMatch]:
-        """Like :meth:`search_sync`, run in a worker thread so the event loop stays free."""
+        """Like :meth:`search_sync`, run in a worker thread so the event loop stays free.
+        ``session`` is the port's; this index reads no database."""
         return await asyncio.to_thread(self.search_sync, name, description, limit, exclude)
 
     # -- reporting -------------------------------------------------------------------

@@ -162,7 +162,11 @@ async def closest_matches(ctx: StepContext, idea: Idea) -> list[Match]:
     """The index's closest documents, ideas outside the reviewer's OPDs left out."""
     opds = await scope(ctx)
     found = await ctx.similarity.search(
-        idea.name, idea.description, limit=MATCHES, exclude=[f"idea:{idea.id}"]
+        idea.name,
+        idea.description,
+        limit=MATCHES,
+        exclude=[f"idea:{idea.id}"],
+        session=ctx.session,
     )
     ids = [
         int(m.doc_id[5:]) for m in found if m.doc_id.startswith("idea:") and m.doc_id[5:].isdigit()
