@@ -70,8 +70,18 @@ async def off_loop(work: Callable[[], T]) -> T:
 
 
 async def wait_for(check: Callable[[], bool], seconds: float = 30) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    def settled() -> bool:
+        # The live update redraws the figures: an element found a moment ago may be gone
+        # (stale) or not drawn yet; either way, look again.
+        try:
+            return check()
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+
     async with asyncio.timeout(seconds):
-        while not await off_loop(check):  # noqa: ASYNC110 (the browser has no event to await)
+        while not await off_loop(settled):  # noqa: ASYNC110 (the browser has no event to await)
             await asyncio.sleep(0.25)
 
 
