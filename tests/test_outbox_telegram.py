@@ -161,4 +161,7 @@ async def test_replies_committed_by_a_process_that_died_are_sent_at_the_next_sta
         row.claimed_by = f"{rig.core.outbox.worker.split(':')[0]}:999999:deadbeef"
         row.lease_until = utcnow() + timedelta(minutes=5)
     await rig.restart()
+    # The new process sends it from its sending loop, not before the restart returns.
+    await rig.fake.wait_for(lambda: rig.fake.count_to(person.user.id) >= before + 1, 15)
+    await rig.fake.wait_idle()
     assert rig.fake.count_to(person.user.id) == before + 1  # the lost reply, once
