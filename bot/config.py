@@ -266,15 +266,7 @@ def _megabytes(name: str, text: str | None, default: int) -> int:
 
 
 def _hours(name: str, text: str | None, default: int) -> int:
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number of hours, not {text!r}") from exc
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1, not {value}")
-    return value
+    return _whole_number(name, text, default, unit="hours")
 
 
 def _public_url(text: str | None, port: int) -> str:
@@ -336,14 +328,14 @@ def _is_quiet(moment: time, start: time, end: time) -> bool:
     return start <= moment < end
 
 
-def _whole_number(name: str, text: str | None, default: int) -> int:
-    """A count of days (at least 1)."""
+def _whole_number(name: str, text: str | None, default: int, unit: str = "days") -> int:
+    """A count of ``unit`` (at least 1)."""
     if text is None:
         return default
     try:
         value = int(text)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number of days, not {text!r}") from exc
+        raise ConfigError(f"{name} must be a whole number of {unit}, not {text!r}") from exc
     if value < 1:
         raise ConfigError(f"{name} must be at least 1, not {value}")
     return value
